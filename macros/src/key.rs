@@ -1,0 +1,164 @@
+//! The key template: `"checkout:{user.id}:{cart_id}"`, `{{` and `}}` escapes.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::{Ident, Index, LitStr};
+
+use crate::bindings::Bindings;
+
+/// A template checked against the function's bindings, ready for
+/// `format_args!`.
+pub(crate) struct Template {
+    /// The format string, spanned like the user's literal.
+    pub(crate) format: LitStr,
+    /// One expression a placeholder, in order.
+    pub(crate) args: Vec<TokenStream>,
+}
+
+/// One `{...}` of the template.
+struct Hole<'a> {
+    /// Byte range of the placeholder's text (inside the braces) in the value.
+    start: usize,
+    path: Vec<&'a str>,
+    spec: &'a str,
+}
+
+impl Template {
+    pub(crate) fn parse(lit: &LitStr, bindings: &Bindings) -> syn::Result<Self> {
+        let value = lit.value();
+        if value.is_empty() {
+            return Err(syn::Error::new(
+                lit.span(),
+                "the key is empty: name what makes a call a duplicate, e.g. `key = \"order:{id}\"`",
+            ));
+        }
+        let mut format = String::with_capacity(value.len());
+        let mut args = Vec::new();
+        let mut rest = value.as_str();
+        let mut offset = 0;
+        while let Some(at) = rest.find(['{', '}']) {
+            format.push_str(&rest[..at]);
+            let brace = &rest[at..=at];
+            let after = &rest[at + 1..];
+            if after.starts_with(brace) {
+                format.push_str(brace);
+                format.push_str(brace);
+                rest = &after[1..];
+                offset += at + 2;
+                continue;
+            }
+            if brace == "}" {
+                return Err(error_at(
+                    lit,
+                    offset + at,
+                    1,
+                    "unmatched `}` in the key; write `}}` for a literal brace",
+                ));
+            }
+            let Some(close) = after.find('}') else {
+                return Err(error_at(
+                    lit,
+                    offset + at,
+                    after.len() + 1,
+                    "unclosed `{` in the key; write `{{` for a literal brace",
+                ));
+            };
+            let hole = parse_hole(&after[..close], offset + at + 1)
+                .map_err(|why| error_at(lit, offset + at, close + 2, &why))?;
+            args.push(resolve(&hole, lit, bindings)?);
+            format.push('{');
+            if !hole.spec.is_empty() {
+                format.push(':');
+                format.push_str(hole.spec);
+            }
+            format.push('}');
+            rest = &after[close + 1..];
+            offset += at + close + 2;
+        }
+        format.push_str(rest);
+        Ok(Template {
+            format: LitStr::new(&format, lit.span()),
+            args,
+        })
+    }
+}
+
+fn parse_hole(text: &str, start: usize) -> Result<Hole<'_>, String> {
+    let (path_text, spec) = text.split_once(':').unwrap_or((text, ""));
+    if path_text.is_empty() {
+        return Err(format!(
+            "empty placeholder `{{{text}}}`: name a parameter, e.g. `{{id}}`"
+        ));
+    }
+    let path: Vec<&str> = path_text.split('.').collect();
+    let ident_like = |s: &str| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+            && chars.all(|c| c == '_' || c.is_alphanumeric())
+    };
+    if !ident_like(path[0]) {
+        return Err(format!(
+            "`{{{text}}}` is not a placeholder: write a parameter name, then field names, e.g. `{{user.id}}`"
+        ));
+    }
+    for member in &path[1..] {
+        if !(ident_like(member)
+            || (!member.is_empty() && member.chars().all(|c| c.is_ascii_digit())))
+        {
+            return Err(format!(
+                "`{{{text}}}`: `{member}` is not a field name; placeholders take field paths only, e.g. `{{user.id}}`"
+            ));
+        }
+    }
+    Ok(Hole { start, path, spec })
+}
+
+/// The placeholder as an expression over the function's bindings.
+fn resolve(hole: &Hole<'_>, lit: &LitStr, bindings: &Bindings) -> syn::Result<TokenStream> {
+    let name = hole.path[0];
+    let span = lit.span();
+    let root = if name == "self" {
+        if !bindings.has_self() {
+            return Err(error_at(
+                lit,
+                hole.start,
+                name.len(),
+                "`{self...}` needs a method with a `self` receiver",
+            ));
+        }
+        syn::Token![self](span).into_token_stream()
+    } else if bindings.contains(name) {
+        Ident::new(name, span).into_token_stream()
+    } else {
+        let known = bindings.describe();
+        return Err(error_at(
+            lit,
+            hole.start,
+            name.len(),
+            &format!("unknown placeholder `{name}` in the key; {known}"),
+        ));
+    };
+    let mut expr = root;
+    for member in &hole.path[1..] {
+        let member = match member.parse::<u32>() {
+            Ok(index) => Index { index, span }.into_token_stream(),
+            Err(_) => Ident::new(member, span).into_token_stream(),
+        };
+        expr = quote!(#expr.#member);
+    }
+    Ok(expr)
+}
+
+/// An error on `len` bytes at `at` inside the literal's value: spanned
+/// there where the compiler can (nightly), on the whole literal otherwise.
+fn error_at(lit: &LitStr, at: usize, len: usize, message: &str) -> syn::Error {
+    let token = lit.token();
+    let text = token.to_string();
+    // Offsets map one to one only for a plain literal without escapes.
+    let span = if text.starts_with('"') && !text.contains('\\') {
+        token.subspan(at + 1..at + 1 + len)
+    } else {
+        None
+    };
+    syn::Error::new(span.unwrap_or_else(|| lit.span()), message)
+}

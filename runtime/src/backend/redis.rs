@@ -1,0 +1,319 @@
+//! The Redis backend: `SET NX PX` with an owner token, compare-and-delete
+//! release, one multiplexed connection for async callers and a small pool
+//! of blocking connections for sync callers.
+
+use std::future::Future;
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Cmd, FromRedisValue, Pipeline, Script, Value};
+
+use super::{Acquire, Mode};
+use crate::Error;
+use crate::token::Token;
+
+const ACQUIRE_LUA: &str = include_str!("../scripts/acquire.lua");
+const RELEASE_LUA: &str = include_str!("../scripts/release.lua");
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| Script::new(ACQUIRE_LUA));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LUA));
+
+/// `EVALSHA <script> 1 <key> <token> [<ttl ms>]`.
+fn evalsha(script: &Script, key: &str, token: Token, ttl_ms: Option<u64>) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash())
+        .arg(1)
+        .arg(key)
+        .arg(token.as_bytes());
+    if let Some(ttl_ms) = ttl_ms {
+        cmd.arg(ttl_ms);
+    }
+    cmd
+}
+
+/// Loads every script at once after a NOSCRIPT (a new or restarted
+/// server): the release script is then known before any release is sent,
+/// so a queued release never takes a second round trip that a later
+/// request could overtake.
+fn load_scripts() -> Pipeline {
+    let mut pipe = redis::pipe();
+    for lua in [ACQUIRE_LUA, RELEASE_LUA] {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(lua).ignore();
+    }
+    pipe
+}
+
+fn is_noscript(err: &redis::RedisError) -> bool {
+    err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+}
+
+async fn eval_async<T: FromRedisValue>(
+    manager: &mut ConnectionManager,
+    cmd: &Cmd,
+) -> redis::RedisResult<T> {
+    match cmd.query_async(manager).await {
+        Err(err) if is_noscript(&err) => {
+            load_scripts().exec_async(manager).await?;
+            cmd.query_async(manager).await
+        }
+        answer => answer,
+    }
+}
+
+fn eval_blocking<T: FromRedisValue>(
+    connection: &mut redis::Connection,
+    cmd: &Cmd,
+) -> redis::RedisResult<T> {
+    match cmd.query(connection) {
+        Err(err) if is_noscript(&err) => {
+            load_scripts().exec(connection)?;
+            cmd.query(connection)
+        }
+        answer => answer,
+    }
+}
+
+/// Idle blocking connections kept for reuse.
+const POOL_SIZE: usize = 16;
+
+pub(crate) struct RedisBackend {
+    client: Client,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    /// The multiplexed connection and the tokio runtime it lives on: its
+    /// driver task dies with that runtime, so another runtime gets its own.
+    manager: Mutex<Option<(tokio::runtime::Id, ConnectionManager)>>,
+    pool: Mutex<Vec<redis::Connection>>,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("addr", &self.client.get_connection_info().addr())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section is one assignment or one push/pop: a panic
+    // elsewhere cannot leave the value half-written.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl RedisBackend {
+    /// Validates the URL and prepares the client; does no I/O.
+    pub(crate) fn open(
+        url: &str,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<Self, Error> {
+        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+        match scheme {
+            "redis" | "redis+unix" | "unix" => {}
+            "rediss" if cfg!(feature = "tls") => {}
+            "rediss" => {
+                return Err(Error::config(
+                    "`rediss://` needs the `tls` feature of redis-debounce",
+                ));
+            }
+            _ => {
+                return Err(Error::config(format!(
+                    "`{url}` is not a Redis URL: expected redis://, rediss:// or redis+unix://"
+                )));
+            }
+        }
+        let client = Client::open(url).map_err(|e| Error::config(format!("`{url}`: {e}")))?;
+        Ok(RedisBackend {
+            client,
+            connect_timeout,
+            response_timeout,
+            manager: Mutex::new(None),
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The whole budget of one async request: connecting, then answering.
+    fn deadline(&self) -> Duration {
+        self.connect_timeout + self.response_timeout
+    }
+
+    fn error(&self, err: redis::RedisError, key: &str) -> Error {
+        Error::from_redis(err, key, self.response_timeout)
+    }
+
+    /// The multiplexed connection for the current tokio runtime, created
+    /// lazily (no I/O here) and reconnecting by itself after failures.
+    fn manager(&self) -> Result<ConnectionManager, Error> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::config("async lock calls need a tokio runtime"))?
+            .id();
+        let mut slot = lock(&self.manager);
+        if let Some((id, manager)) = slot.as_ref()
+            && *id == runtime
+        {
+            return Ok(manager.clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(self.connect_timeout);
+        let manager = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            .map_err(|e| Error::from_redis(e, "", self.connect_timeout))?;
+        *slot = Some((runtime, manager.clone()));
+        Ok(manager)
+    }
+
+    /// Runs one request on the multiplexed connection within the deadline.
+    async fn run<T, F>(
+        &self,
+        key: &str,
+        request: impl FnOnce(ConnectionManager) -> F,
+    ) -> Result<T, Error>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        let manager = self.manager()?;
+        let deadline = self.deadline();
+        match tokio::time::timeout(deadline, request(manager)).await {
+            Ok(answer) => answer.map_err(|e| self.error(e, key)),
+            Err(_) => Err(Error::Timeout { after: deadline }),
+        }
+    }
+
+    pub(crate) async fn acquire(
+        &self,
+        key: &str,
+        token: Token,
+        ttl_ms: u64,
+    ) -> Result<Acquire, Error> {
+        let cmd = evalsha(&ACQUIRE, key, token, Some(ttl_ms));
+        let value = self
+            .run(key, |mut manager| async move {
+                eval_async::<Value>(&mut manager, &cmd).await
+            })
+            .await?;
+        decode_acquire(&value, key)
+    }
+
+    pub(crate) async fn release(&self, key: &str, token: Token) -> Result<bool, Error> {
+        let cmd = evalsha(&RELEASE, key, token, None);
+        self.run(key, |mut manager| async move {
+            eval_async::<bool>(&mut manager, &cmd).await
+        })
+        .await
+    }
+
+    /// Runs one request on a pooled blocking connection.
+    fn run_blocking<T>(
+        &self,
+        key: &str,
+        request: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, Error> {
+        let pooled = lock(&self.pool).pop();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => self.connect_blocking().map_err(|e| self.error(e, key))?,
+        };
+        let answer = request(&mut connection);
+        // A server's answer leaves the connection usable; a broken or
+        // timed-out one is dropped so that the next call reconnects.
+        let reusable = match &answer {
+            Ok(_) => true,
+            Err(e) => !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped()),
+        };
+        if reusable {
+            let mut pool = lock(&self.pool);
+            if pool.len() < POOL_SIZE {
+                pool.push(connection);
+            }
+        }
+        answer.map_err(|e| self.error(e, key))
+    }
+
+    fn connect_blocking(&self) -> redis::RedisResult<redis::Connection> {
+        let connection = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
+        connection.set_read_timeout(Some(self.response_timeout))?;
+        connection.set_write_timeout(Some(self.response_timeout))?;
+        Ok(connection)
+    }
+
+    pub(crate) fn acquire_blocking(
+        &self,
+        key: &str,
+        token: Token,
+        ttl_ms: u64,
+    ) -> Result<Acquire, Error> {
+        let cmd = evalsha(&ACQUIRE, key, token, Some(ttl_ms));
+        let value =
+            self.run_blocking(key, |connection| eval_blocking::<Value>(connection, &cmd))?;
+        decode_acquire(&value, key)
+    }
+
+    pub(crate) fn release_blocking(&self, key: &str, token: Token) -> Result<bool, Error> {
+        let cmd = evalsha(&RELEASE, key, token, None);
+        self.run_blocking(key, |connection| eval_blocking::<bool>(connection, &cmd))
+    }
+
+    pub(crate) fn release_detached(&self, key: String, token: Token, mode: Mode) {
+        let runtime = match mode {
+            Mode::Async => tokio::runtime::Handle::try_current().ok(),
+            Mode::Blocking => None,
+        };
+        let Some(runtime) = runtime else {
+            if let Err(error) = self.release_blocking(&key, token) {
+                tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
+            }
+            return;
+        };
+        let Ok(mut manager) = self.manager() else {
+            return;
+        };
+        let deadline = self.deadline();
+        let cmd = evalsha(&RELEASE, &key, token, None);
+        let mut release = Box::pin(async move {
+            match tokio::time::timeout(deadline, eval_async::<bool>(&mut manager, &cmd)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        key,
+                        "redis-debounce: release timed out; the lease will expire by itself"
+                    );
+                }
+            }
+        });
+        // One poll queues the command on the multiplexed connection, so a
+        // request sent after this returns is ordered after it; the answer
+        // is awaited off the caller's path.
+        let mut cx = Context::from_waker(Waker::noop());
+        if release.as_mut().poll(&mut cx).is_pending() {
+            drop(runtime.spawn(release));
+        }
+    }
+}
+
+fn decode_acquire(value: &Value, key: &str) -> Result<Acquire, Error> {
+    match value {
+        Value::Okay => Ok(Acquire::Taken),
+        Value::SimpleString(s) if s == "OK" => Ok(Acquire::Taken),
+        Value::Int(ms) => Ok(Acquire::Held(
+            u64::try_from(*ms).ok().map(Duration::from_millis),
+        )),
+        _ => Err(Error::from_redis(
+            redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "unexpected answer from the acquire script",
+            )),
+            key,
+            Duration::ZERO,
+        )),
+    }
+}

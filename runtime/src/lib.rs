@@ -1,0 +1,69 @@
+//! Stop duplicate calls: `#[debounce]` takes a Redis lock, keyed by the
+//! function's arguments, before the body runs. A double click, a retried
+//! request or a second worker gets a "busy" value instead of a second run.
+//!
+//! ```
+//! use redis_debounce::{debounce, Busy, Debouncer};
+//!
+//! #[derive(Debug)]
+//! enum AppError {
+//!     Busy(Busy),
+//! }
+//!
+//! impl From<Busy> for AppError {
+//!     fn from(busy: Busy) -> Self {
+//!         AppError::Busy(busy)
+//!     }
+//! }
+//!
+//! struct User {
+//!     id: u64,
+//! }
+//!
+//! #[debounce(key = "checkout:{user.id}:{cart_id}", ttl = 300)]
+//! async fn checkout(user: &User, cart_id: u64) -> Result<String, AppError> {
+//!     Ok(format!("receipt for cart {cart_id}"))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // Production: Debouncer::open("redis://127.0.0.1/")
+//! redis_debounce::install(Debouncer::memory());
+//! let user = User { id: 7 };
+//! let (first, second) = tokio::join!(checkout(&user, 1), checkout(&user, 1));
+//! assert!(first.is_ok() != second.is_ok(), "exactly one of the two ran");
+//! # }
+//! ```
+//!
+//! The lock is the Redis pattern done right: `SET key token NX PX ttl` with
+//! a random owner token, and a compare-and-delete script to release, so a
+//! caller never deletes a lock it does not own. It is released on every
+//! exit of the body: return, `?`, panic, and a future dropped mid-body.
+//!
+//! - [`debounce`]: the attribute, with its arguments.
+//! - [`Debouncer`]: the lock service (Redis, or in-process for tests), with
+//!   a programmatic [`try_lock`](Debouncer::try_lock) for code that is not
+//!   one function.
+//! - [`Busy`]: the answer instead of a run: held by another caller, or the
+//!   backend was unavailable (never confused).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod backend;
+mod busy;
+mod debouncer;
+mod error;
+mod guard;
+mod install;
+mod token;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use crate::busy::{Busy, BusyReason};
+pub use crate::debouncer::{Builder, Debouncer};
+pub use crate::error::{BackendError, Error};
+pub use crate::guard::LockGuard;
+pub use crate::install::{install, installed};
+
+#[doc = include_str!("debounce.md")]
+pub use redis_debounce_macros::debounce;

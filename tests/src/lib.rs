@@ -1,0 +1,164 @@
+//! The test harness: throwaway `redis-server` processes on free loopback
+//! ports, started per test and killed on drop.
+//!
+//! `redis-server` is taken from `$REDIS_SERVER`, else from `PATH`. The test
+//! command in the README installs it when it is missing.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to accept connections on a loaded machine.
+const READY_WITHIN: Duration = Duration::from_secs(20);
+
+/// A `redis-server` child process on `127.0.0.1:<port>` with no persistence.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+fn binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("no free loopback port")
+}
+
+impl RedisServer {
+    /// Starts a server on a free port and waits until it answers `PING`.
+    ///
+    /// # Panics
+    ///
+    /// When `redis-server` is missing or does not come up; the message has
+    /// the server's log.
+    #[must_use]
+    pub fn start() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "redis-debounce-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create the server's temp dir");
+        let mut server = RedisServer {
+            child: None,
+            port: 0,
+            dir,
+        };
+        // Another process may take the port between probing and binding.
+        for attempt in 1..=5 {
+            server.port = free_port();
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(log) if attempt == 5 => panic!("redis-server did not start:\n{log}"),
+                Err(_) => {}
+            }
+        }
+        unreachable!()
+    }
+
+    /// Starts the server again on the same port, after [`stop`](Self::stop).
+    ///
+    /// # Panics
+    ///
+    /// When it does not come up.
+    pub fn restart(&mut self) {
+        self.stop();
+        if let Err(log) = self.spawn() {
+            panic!("redis-server did not restart on port {}:\n{log}", self.port);
+        }
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = self.dir.join("redis.log");
+        let child = Command::new(binary())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run `{}` ({e}); install redis-server or set REDIS_SERVER",
+                    binary()
+                )
+            });
+        self.child = Some(child);
+        let started = Instant::now();
+        let client = redis::Client::open(self.url()).expect("a valid URL");
+        loop {
+            if let Ok(mut connection) =
+                client.get_connection_with_timeout(Duration::from_millis(250))
+            {
+                if redis::cmd("PING").query::<String>(&mut connection).is_ok() {
+                    return Ok(());
+                }
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|child| child.try_wait().ok().flatten())
+                .is_some();
+            if exited || started.elapsed() > READY_WITHIN {
+                self.stop();
+                return Err(
+                    std::fs::read_to_string(&log).unwrap_or_else(|e| format!("(no log: {e})"))
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server and waits for it to exit; the port stays reserved
+    /// for [`restart`](Self::restart).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The port the server listens on.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>/`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A plain client connection, for looking at keys from outside.
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer.
+    #[must_use]
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(5)))
+            .expect("connect to the test server")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
