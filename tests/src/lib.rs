@@ -131,6 +131,34 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (`SIGSTOP`): connections stay open, nothing is
+    /// answered, as with a hung or overloaded Redis.
+    ///
+    /// # Panics
+    ///
+    /// When the server is not running or `kill` fails.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a [`pause`](Self::pause)d server (`SIGCONT`).
+    ///
+    /// # Panics
+    ///
+    /// When the server is not running or `kill` fails.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server is running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid} failed");
+    }
+
     /// The port the server listens on.
     #[must_use]
     pub fn port(&self) -> u16 {
@@ -161,4 +189,59 @@ impl Drop for RedisServer {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A `Debouncer` on a fresh Redis server (kept alive alongside it), or on
+/// the in-memory backend: the two behaviour suites share their scenarios.
+#[derive(Debug)]
+pub struct Backend {
+    /// The handle under test.
+    pub debouncer: redis_debounce::Debouncer,
+    /// The server, for the Redis backend.
+    pub server: Option<RedisServer>,
+}
+
+impl Backend {
+    /// A fresh Redis server and a `Debouncer` on it.
+    ///
+    /// # Panics
+    ///
+    /// When the server does not start.
+    #[must_use]
+    pub fn redis() -> Self {
+        let server = RedisServer::start();
+        let debouncer = redis_debounce::Debouncer::open(&server.url()).expect("a valid URL");
+        Backend {
+            debouncer,
+            server: Some(server),
+        }
+    }
+
+    /// The in-memory backend.
+    #[must_use]
+    pub fn memory() -> Self {
+        Backend {
+            debouncer: redis_debounce::Debouncer::memory(),
+            server: None,
+        }
+    }
+}
+
+/// Runs one async scenario `async fn(Backend)` against Redis and against the
+/// in-memory backend, as two tests named `<name>::redis` and `<name>::memory`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident => $scenario:path;)+) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                $scenario($crate::Backend::redis()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                $scenario($crate::Backend::memory()).await;
+            }
+        }
+    )+};
 }

@@ -1,0 +1,191 @@
+//! Redis stopped mid-run: calls fail per `on_error` within the timeout, and
+//! the same `Debouncer` works again once Redis is back on the same port.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use redis_debounce::{Busy, Debouncer, Error, debounce};
+use redis_debounce_tests::RedisServer;
+
+const TIMEOUT: Duration = Duration::from_millis(300);
+/// The configured budget (connect + response) plus a wide margin.
+const FAILS_WITHIN: Duration = Duration::from_secs(5);
+const RECOVERS_WITHIN: Duration = Duration::from_secs(30);
+
+static ALLOWED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[debounce(key = "pay:{id}", ttl = 30, using = debouncer)]
+async fn pay(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+    Ok(id)
+}
+
+#[debounce(key = "pay:{id}", ttl = 30, using = debouncer, on_error = "allow")]
+async fn pay_anyway(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+    ALLOWED_RUNS.fetch_add(1, Ordering::SeqCst);
+    Ok(id)
+}
+
+#[debounce(key = "pay:{id}", ttl = 30, using = debouncer)]
+fn pay_sync(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+    Ok(id)
+}
+
+fn assert_unavailable(answer: Result<u32, Busy>) {
+    let busy = answer.expect_err("Redis is down");
+    assert!(!busy.is_held(), "a failure reported as held: {busy}");
+    assert!(
+        matches!(
+            busy.error(),
+            Some(Error::Connection { .. } | Error::Timeout { .. })
+        ),
+        "{busy:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_then_recovery() {
+    let mut server = RedisServer::start();
+    let debouncer = Debouncer::builder()
+        .connect_timeout(TIMEOUT)
+        .response_timeout(TIMEOUT)
+        .open(&server.url())
+        .unwrap();
+    assert_eq!(pay(&debouncer, 1).await.unwrap(), 1);
+    let sync_debouncer = debouncer.clone();
+    assert_eq!(
+        tokio::task::spawn_blocking(move || pay_sync(&sync_debouncer, 1))
+            .await
+            .unwrap()
+            .unwrap(),
+        1
+    );
+
+    server.stop();
+
+    let started = Instant::now();
+    assert_unavailable(pay(&debouncer, 2).await);
+    assert!(
+        started.elapsed() < FAILS_WITHIN,
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    assert_eq!(
+        pay_anyway(&debouncer, 3).await.unwrap(),
+        3,
+        "on_error = allow runs the body"
+    );
+    assert_eq!(ALLOWED_RUNS.load(Ordering::SeqCst), 1);
+    assert!(
+        started.elapsed() < FAILS_WITHIN,
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let sync_debouncer = debouncer.clone();
+    let started = Instant::now();
+    assert_unavailable(
+        tokio::task::spawn_blocking(move || pay_sync(&sync_debouncer, 4))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        started.elapsed() < FAILS_WITHIN,
+        "took {:?}",
+        started.elapsed()
+    );
+
+    server.restart();
+
+    // The connection manager reconnects in the background; calls succeed
+    // again within a bounded time, through the same handle.
+    let deadline = Instant::now() + RECOVERS_WITHIN;
+    loop {
+        match pay(&debouncer, 5).await {
+            Ok(id) => {
+                assert_eq!(id, 5);
+                break;
+            }
+            Err(busy) => {
+                assert!(!busy.is_held(), "{busy}");
+                assert!(Instant::now() < deadline, "no recovery: {busy}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let sync_debouncer = debouncer.clone();
+    assert_eq!(
+        tokio::task::spawn_blocking(move || pay_sync(&sync_debouncer, 6))
+            .await
+            .unwrap()
+            .unwrap(),
+        6
+    );
+}
+
+#[tokio::test]
+async fn unreachable_server_from_the_start() {
+    // A port with nothing listening: the server was never there.
+    let port = {
+        let server = RedisServer::start();
+        server.port()
+    };
+    let debouncer = Debouncer::builder()
+        .connect_timeout(TIMEOUT)
+        .response_timeout(TIMEOUT)
+        .open(&format!("redis://127.0.0.1:{port}/"))
+        .unwrap();
+    let started = Instant::now();
+    assert_unavailable(pay(&debouncer, 1).await);
+    assert!(
+        started.elapsed() < FAILS_WITHIN,
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_server_times_out() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::builder()
+        .connect_timeout(TIMEOUT)
+        .response_timeout(TIMEOUT)
+        .open(&server.url())
+        .unwrap();
+    assert_eq!(pay(&debouncer, 1).await.unwrap(), 1);
+
+    server.pause();
+    let started = Instant::now();
+    let busy = pay(&debouncer, 2).await.expect_err("Redis is frozen");
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(busy.error(), Some(Error::Timeout { .. })),
+        "{busy:?}"
+    );
+    assert!(
+        elapsed >= TIMEOUT,
+        "gave up before the timeout: {elapsed:?}"
+    );
+    assert!(elapsed < FAILS_WITHIN, "took {elapsed:?}");
+
+    let sync_debouncer = debouncer.clone();
+    let started = Instant::now();
+    let answer = tokio::task::spawn_blocking(move || pay_sync(&sync_debouncer, 3))
+        .await
+        .unwrap();
+    assert!(answer.expect_err("frozen").error().is_some());
+    assert!(
+        started.elapsed() < FAILS_WITHIN,
+        "took {:?}",
+        started.elapsed()
+    );
+
+    server.resume();
+    let deadline = Instant::now() + RECOVERS_WITHIN;
+    while let Err(busy) = pay(&debouncer, 4).await {
+        assert!(!busy.is_held(), "{busy}");
+        assert!(Instant::now() < deadline, "no recovery: {busy}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
