@@ -14,6 +14,10 @@ impl Bindings {
             names: Vec::new(),
             has_self: false,
         };
+        // Const generics are values in scope too.
+        for param in sig.generics.const_params() {
+            bindings.names.push(param.ident.clone());
+        }
         for input in &sig.inputs {
             match input {
                 FnArg::Receiver(_) => bindings.has_self = true,

@@ -113,7 +113,7 @@ fn take_lock(args: &Args, template: &Template, locals: &Locals, is_async: bool) 
     } = locals;
     let busy_value = match &args.busy {
         // `busy = |b| ...` receives the `Busy`.
-        Some(Expr::Closure(closure)) => quote!((#closure)(#busy)),
+        Some(Expr::Closure(closure)) => quote!(#private::busy_with(#busy, #closure)),
         Some(value) => quote!({
             let _ = #busy;
             #value

@@ -126,6 +126,12 @@ pub fn busy<R: FromBusy>(busy: Busy) -> R {
     R::from_busy(busy)
 }
 
+/// `busy = |busy| ...`: the closure gets the `Busy` (and its parameter
+/// type is inferred from this signature).
+pub fn busy_with<R>(busy: Busy, value: impl FnOnce(Busy) -> R) -> R {
+    value(busy)
+}
+
 /// What `using = ...` may name.
 #[diagnostic::on_unimplemented(
     message = "`using = ...` must be a `Debouncer`, not `{Self}`",
