@@ -6,10 +6,12 @@
 //! panic, a future dropped mid-body) releases the lock.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
 use syn::{
-    Block, Expr, GenericArgument, Ident, PathArguments, ReturnType, Stmt, Type, parse_quote,
+    Block, Expr, GenericArgument, Ident, PathArguments, ReturnType, Signature, Stmt, Type,
+    parse_quote,
 };
 
 use crate::args::{Args, OnError};
@@ -64,15 +66,15 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
     let locals = Locals::new();
 
     let body = if sig.asyncness.is_some() {
-        let take = take_lock(args, &template, &locals, true);
+        let take = take_lock(args, &template, &locals, sig, true);
         locked_async_block(&take, &locals, return_type(&sig.output), &func.body)
     } else if returns_future(&sig.output) {
-        async_trait_body(args, &template, &locals, &sig.output, func.body.clone())?
+        async_trait_body(args, &template, &locals, sig, &func.body)?
     } else {
         // The guard is a local of the function itself: dropping it on any
         // exit releases the lock, and the body keeps its own borrow and
         // lifetime inference (a closure around it would not).
-        let take = take_lock(args, &template, &locals, false);
+        let take = take_lock(args, &template, &locals, sig, false);
         let body = &func.body;
         quote! { #take #body }
     };
@@ -93,16 +95,40 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
     })
 }
 
+/// `::redis_debounce::__private` (or under `crate = ...`), spanned at
+/// `span` so that errors in a call through it point there.
+fn private_path(args: &Args, span: Span) -> TokenStream {
+    match &args.krate {
+        Some(krate) => quote_spanned!(span=> #krate::__private),
+        None => quote_spanned!(span=> ::redis_debounce::__private),
+    }
+}
+
 /// Renders the key, takes the lock, and returns the busy value on failure.
-fn take_lock(args: &Args, template: &Template, locals: &Locals, is_async: bool) -> TokenStream {
+fn take_lock(
+    args: &Args,
+    template: &Template,
+    locals: &Locals,
+    sig: &Signature,
+    is_async: bool,
+) -> TokenStream {
+    let return_span = match &sig.output {
+        ReturnType::Default => sig.ident.span(),
+        ReturnType::Type(_, ty) => ty.span(),
+    };
     let krate = args
         .krate
         .clone()
         .unwrap_or_else(|| parse_quote!(::redis_debounce));
     let private = quote!(#krate::__private);
+    // Type errors in `using` and in the default busy value point at the
+    // user's expression and return type, not at the whole attribute.
     let using = args.using.as_ref().map_or_else(
         || quote!(::core::option::Option::None),
-        |using| quote!(#private::using(&(#using))),
+        |using| {
+            let private = private_path(args, using.span());
+            quote_spanned!(using.span()=> #private::using(&(#using)))
+        },
     );
     let on_error = match args.on_error {
         OnError::Reject => quote!(#private::OnError::Reject),
@@ -118,7 +144,16 @@ fn take_lock(args: &Args, template: &Template, locals: &Locals, is_async: bool) 
             let _ = #busy;
             #value
         }),
-        None => quote!(#private::busy(#busy)),
+        None => {
+            // Same hygiene, the return type's location: the whole call is
+            // then spanned there, and so is a missing-`FromBusy` error.
+            let busy = Ident::new(
+                "__debounce_busy",
+                Span::mixed_site().located_at(return_span),
+            );
+            let private = private_path(args, return_span);
+            quote_spanned!(return_span=> #private::busy(#busy))
+        }
     };
     let format = &template.format;
     let format_args = &template.args;
@@ -258,16 +293,17 @@ fn async_trait_body(
     args: &Args,
     template: &Template,
     locals: &Locals,
-    output: &ReturnType,
-    body: TokenStream,
+    sig: &Signature,
+    body: &TokenStream,
 ) -> syn::Result<TokenStream> {
+    let output = &sig.output;
     let unsupported = || {
         syn::Error::new_spanned(
             output,
             "#[debounce] on a fn that returns a future needs `async fn` (or the `Box::pin(async move { .. })` body that #[async_trait] generates): locking around a returned future would release before it runs",
         )
     };
-    let mut stmts = (|input: ParseStream<'_>| Block::parse_within(input)).parse2(body)?;
+    let mut stmts = (|input: ParseStream<'_>| Block::parse_within(input)).parse2(body.clone())?;
     let Some(Stmt::Expr(Expr::Call(call), None)) = stmts.last_mut() else {
         return Err(unsupported());
     };
@@ -281,11 +317,11 @@ fn async_trait_body(
     };
     let ret_ty = match output {
         ReturnType::Type(_, ty) => {
-            future_output(ty).filter(|ty| !mentions_impl(ty.to_token_stream()))
+            future_output(&**ty).filter(|ty| !mentions_impl(ty.to_token_stream()))
         }
         ReturnType::Default => None,
     };
-    let take = take_lock(args, template, locals, true);
+    let take = take_lock(args, template, locals, sig, true);
     let block = &inner.block;
     let locked = locked_async_block(&take, locals, ret_ty, &quote!(#block));
     let wrapped: Expr = parse_quote!(async move { #locked });

@@ -1,0 +1,8 @@
+use redis_debounce::{debounce, Busy};
+
+#[debounce(key = order_key, ttl = 30)]
+fn order(id: u64) -> Result<(), Busy> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use redis_debounce::{debounce, Busy};
+
+#[debounce(key = "order:{id}", ttl = 0)]
+fn order(id: u64) -> Result<(), Busy> {
+    Ok(())
+}
+
+#[debounce(key = "order:{id}", ttl = "0ms")]
+fn order_ms(id: u64) -> Result<(), Busy> {
+    Ok(())
+}
+
+fn main() {}
