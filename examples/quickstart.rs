@@ -34,15 +34,12 @@ async fn add_to_cart(user_id: u64, item_id: u64) -> Result<&'static str, CartErr
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let debouncer = match std::env::var("REDIS_URL") {
-        Ok(url) => {
-            println!("backend: Redis at {url}");
-            Debouncer::open(&url)?
-        }
-        Err(_) => {
-            println!("backend: in-memory (set REDIS_URL=redis://127.0.0.1/ to use Redis)");
-            Debouncer::memory()
-        }
+    let debouncer = if let Ok(url) = std::env::var("REDIS_URL") {
+        println!("backend: Redis at {url}");
+        Debouncer::open(&url)?
+    } else {
+        println!("backend: in-memory (set REDIS_URL=redis://127.0.0.1/ to use Redis)");
+        Debouncer::memory()
     };
     redis_debounce::install(debouncer);
 

@@ -25,7 +25,10 @@ pub(crate) fn debounce(args: TokenStream, item: TokenStream) -> TokenStream {
         let func = syn::parse2::<ItemFn>(item.clone())?;
         expand(&args, func)
     });
-    expanded.unwrap_or_else(|error| fallback::item_with_error(item, &error))
+    match expanded {
+        Ok(expanded) => expanded,
+        Err(error) => fallback::item_with_error(item, &error),
+    }
 }
 
 /// Names of the expansion's locals: unreachable from the user's tokens.
@@ -98,9 +101,10 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
 /// `::redis_debounce::__private` (or under `crate = ...`), spanned at
 /// `span` so that errors in a call through it point there.
 fn private_path(args: &Args, span: Span) -> TokenStream {
-    match &args.krate {
-        Some(krate) => quote_spanned!(span=> #krate::__private),
-        None => quote_spanned!(span=> ::redis_debounce::__private),
+    if let Some(krate) = &args.krate {
+        quote_spanned!(span=> #krate::__private)
+    } else {
+        quote_spanned!(span=> ::redis_debounce::__private)
     }
 }
 
@@ -317,7 +321,7 @@ fn async_trait_body(
     };
     let ret_ty = match output {
         ReturnType::Type(_, ty) => {
-            future_output(&**ty).filter(|ty| !mentions_impl(ty.to_token_stream()))
+            future_output(ty).filter(|ty| !mentions_impl(ty.to_token_stream()))
         }
         ReturnType::Default => None,
     };

@@ -5,12 +5,10 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 pub(crate) fn item_with_error(item: TokenStream, error: &syn::Error) -> TokenStream {
-    let error = error.to_compile_error();
     // The parameters the key would have used look unused now; saying so
     // would bury the one real error.
-    quote! {
-        #[allow(unused_variables)]
-        #item
-        #error
-    }
+    let mut tokens = quote!(#[allow(unused_variables)]);
+    tokens.extend(item);
+    tokens.extend(error.to_compile_error());
+    tokens
 }

@@ -22,6 +22,7 @@
 //!
 //! #[debounce(key = "checkout:{user.id}:{cart_id}", ttl = 300)]
 //! async fn checkout(user: &User, cart_id: u64) -> Result<String, AppError> {
+//!     tokio::task::yield_now().await; // e.g. a call to the payment provider
 //!     Ok(format!("receipt for cart {cart_id}"))
 //! }
 //!

@@ -102,10 +102,9 @@ impl RedisServer {
         loop {
             if let Ok(mut connection) =
                 client.get_connection_with_timeout(Duration::from_millis(250))
+                && redis::cmd("PING").query::<String>(&mut connection).is_ok()
             {
-                if redis::cmd("PING").query::<String>(&mut connection).is_ok() {
-                    return Ok(());
-                }
+                return Ok(());
             }
             let exited = self
                 .child

@@ -27,6 +27,10 @@ pub(crate) enum Mode {
 }
 
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per Debouncer, behind its Arc"
+)]
 pub(crate) enum Backend {
     Redis(redis::RedisBackend),
     Memory(memory::MemoryBackend),
