@@ -14,7 +14,10 @@ async fn send_sms(debouncer: &Debouncer, phone: &str) -> Result<(), Busy> {
 #[tokio::test(start_paused = true)]
 async fn leases_expire_on_the_tokio_clock() {
     let debouncer = Debouncer::memory();
-    let held = debouncer.try_lock("sms:555", Duration::from_secs(10)).await.unwrap();
+    let held = debouncer
+        .try_lock("sms:555", Duration::from_secs(10))
+        .await
+        .unwrap();
 
     tokio::time::advance(Duration::from_millis(9_999)).await;
     let busy = send_sms(&debouncer, "555").await.unwrap_err();
@@ -22,19 +25,41 @@ async fn leases_expire_on_the_tokio_clock() {
     assert_eq!(busy.retry_after(), Some(Duration::from_millis(1)));
 
     tokio::time::advance(Duration::from_millis(1)).await;
-    send_sms(&debouncer, "555").await.expect("the lease ran out");
-    assert!(!held.release().await.unwrap(), "the expired holder no longer owns it");
+    send_sms(&debouncer, "555")
+        .await
+        .expect("the lease ran out");
+    assert!(
+        !held.release().await.unwrap(),
+        "the expired holder no longer owns it"
+    );
 }
 
 #[tokio::test]
 async fn only_the_owner_releases() {
     let debouncer = Debouncer::memory();
-    let first = debouncer.try_lock("k", Duration::from_secs(30)).await.unwrap();
+    let first = debouncer
+        .try_lock("k", Duration::from_secs(30))
+        .await
+        .unwrap();
     assert!(first.release().await.unwrap());
-    let second = debouncer.try_lock("k", Duration::from_secs(30)).await.unwrap();
-    assert!(debouncer.try_lock("k", Duration::from_secs(30)).await.unwrap_err().is_held());
+    let second = debouncer
+        .try_lock("k", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        debouncer
+            .try_lock("k", Duration::from_secs(30))
+            .await
+            .unwrap_err()
+            .is_held()
+    );
     drop(second);
-    drop(debouncer.try_lock("k", Duration::from_secs(30)).await.unwrap());
+    drop(
+        debouncer
+            .try_lock("k", Duration::from_secs(30))
+            .await
+            .unwrap(),
+    );
 }
 
 #[test]
@@ -43,19 +68,35 @@ fn clones_share_locks_and_backends_do_not() {
     let clone = one.clone();
     let other = Debouncer::memory();
     let _held = one.try_lock_blocking("k", Duration::from_secs(30)).unwrap();
-    assert!(clone.try_lock_blocking("k", Duration::from_secs(30)).unwrap_err().is_held());
-    assert!(other.try_lock_blocking("k", Duration::from_secs(30)).is_ok());
+    assert!(
+        clone
+            .try_lock_blocking("k", Duration::from_secs(30))
+            .unwrap_err()
+            .is_held()
+    );
+    assert!(
+        other
+            .try_lock_blocking("k", Duration::from_secs(30))
+            .is_ok()
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn many_expired_keys_do_not_block_new_ones() {
     let debouncer = Debouncer::memory();
     for n in 0..5_000 {
-        drop(debouncer.try_lock(&format!("burst:{n}"), Duration::from_millis(10)).await.map(std::mem::forget));
+        drop(
+            debouncer
+                .try_lock(&format!("burst:{n}"), Duration::from_millis(10))
+                .await
+                .map(std::mem::forget),
+        );
     }
     tokio::time::advance(Duration::from_millis(10)).await;
     for n in 0..5_000 {
-        let guard = debouncer.try_lock(&format!("burst:{n}"), Duration::from_secs(1)).await;
+        let guard = debouncer
+            .try_lock(&format!("burst:{n}"), Duration::from_secs(1))
+            .await;
         assert!(guard.is_ok(), "burst:{n} still held after its lease");
     }
 }

@@ -189,3 +189,30 @@ async fn hung_server_times_out() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `rediss://` against a server that does not speak TLS: the handshake
+/// fails as a typed error (rustls has its crypto provider), never a panic.
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_handshake_failure_is_a_typed_error() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::builder()
+        .connect_timeout(TIMEOUT)
+        .response_timeout(TIMEOUT)
+        .open(&format!("rediss://127.0.0.1:{}/", server.port()))
+        .unwrap();
+    let started = Instant::now();
+    let busy = pay(&debouncer, 1).await.expect_err("no TLS on this server");
+    assert!(!busy.is_held());
+    assert!(busy.error().is_some(), "{busy:?}");
+    assert!(
+        started.elapsed() < FAILS_WITHIN,
+        "took {:?}",
+        started.elapsed()
+    );
+    let sync_debouncer = debouncer.clone();
+    let answer = tokio::task::spawn_blocking(move || pay_sync(&sync_debouncer, 2))
+        .await
+        .unwrap();
+    assert!(answer.expect_err("no TLS").error().is_some());
+}

@@ -113,7 +113,13 @@ impl RedisBackend {
         let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
         match scheme {
             "redis" | "redis+unix" | "unix" => {}
-            "rediss" if cfg!(feature = "tls") => {}
+            #[cfg(feature = "tls")]
+            "rediss" => {
+                // rustls needs a process-wide crypto provider; keep one the
+                // application installed, else install ring's.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+            }
+            #[cfg(not(feature = "tls"))]
             "rediss" => {
                 return Err(Error::config(
                     "`rediss://` needs the `tls` feature of redis-debounce",
