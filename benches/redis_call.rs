@@ -20,7 +20,7 @@ const RELEASE: &str =
 
 async fn hand_written(manager: &mut ConnectionManager, release: &redis::Script, n: u64) {
     let token = n.to_le_bytes();
-    let taken: Option<String> = redis::cmd("SET")
+    let acquired: Option<String> = redis::cmd("SET")
         .arg("hand:{bench:1}")
         .arg(&token[..])
         .arg("NX")
@@ -29,7 +29,7 @@ async fn hand_written(manager: &mut ConnectionManager, release: &redis::Script, 
         .query_async(manager)
         .await
         .expect("SET");
-    assert!(taken.is_some());
+    assert!(acquired.is_some());
     let released: bool = release
         .key("hand:{bench:1}")
         .arg(&token[..])
