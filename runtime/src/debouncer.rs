@@ -19,6 +19,10 @@ const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// connections, so keep one per process and hand it out, or
 /// [`install`](crate::install) it as the default of `#[debounce]`.
 ///
+/// Async callers share one multiplexed connection per tokio runtime; sync
+/// callers use a small pool of blocking connections. Both reconnect by
+/// themselves after Redis restarts.
+///
 /// The Redis key of a logical key `k` is `<prefix>{k}`: the braces are a
 /// Redis Cluster hash tag, so every key that belongs to `k` lands in one
 /// hash slot.
