@@ -42,14 +42,38 @@ fn assert_unavailable(answer: Result<u32, Busy>) {
     );
 }
 
+/// A `Debouncer` on `url` with short timeouts.
+fn impatient(url: &str) -> Debouncer {
+    Debouncer::builder()
+        .connect_timeout(TIMEOUT)
+        .response_timeout(TIMEOUT)
+        .open(url)
+        .unwrap()
+}
+
+/// Calls until one succeeds: the connections reconnect in the background,
+/// so calls succeed again within a bounded time, through the same handle.
+async fn await_recovery(debouncer: &Debouncer, id: u32) {
+    let deadline = Instant::now() + RECOVERS_WITHIN;
+    loop {
+        match pay(debouncer, id).await {
+            Ok(paid) => {
+                assert_eq!(paid, id);
+                return;
+            }
+            Err(busy) => {
+                assert!(!busy.is_held(), "{busy}");
+                assert!(Instant::now() < deadline, "no recovery: {busy}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_then_recovery() {
     let mut server = RedisServer::start();
-    let debouncer = Debouncer::builder()
-        .connect_timeout(TIMEOUT)
-        .response_timeout(TIMEOUT)
-        .open(&server.url())
-        .unwrap();
+    let debouncer = impatient(&server.url());
     assert_eq!(pay(&debouncer, 1).await.unwrap(), 1);
     let sync_debouncer = debouncer.clone();
     assert_eq!(
@@ -98,22 +122,7 @@ async fn outage_then_recovery() {
 
     server.restart();
 
-    // The connection manager reconnects in the background; calls succeed
-    // again within a bounded time, through the same handle.
-    let deadline = Instant::now() + RECOVERS_WITHIN;
-    loop {
-        match pay(&debouncer, 5).await {
-            Ok(id) => {
-                assert_eq!(id, 5);
-                break;
-            }
-            Err(busy) => {
-                assert!(!busy.is_held(), "{busy}");
-                assert!(Instant::now() < deadline, "no recovery: {busy}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    await_recovery(&debouncer, 5).await;
     let sync_debouncer = debouncer.clone();
     assert_eq!(
         tokio::task::spawn_blocking(move || pay_sync(&sync_debouncer, 6))
@@ -131,11 +140,7 @@ async fn unreachable_server_from_the_start() {
         let server = RedisServer::start();
         server.port()
     };
-    let debouncer = Debouncer::builder()
-        .connect_timeout(TIMEOUT)
-        .response_timeout(TIMEOUT)
-        .open(&format!("redis://127.0.0.1:{port}/"))
-        .unwrap();
+    let debouncer = impatient(&format!("redis://127.0.0.1:{port}/"));
     let started = Instant::now();
     assert_unavailable(pay(&debouncer, 1).await);
     assert!(
@@ -148,11 +153,7 @@ async fn unreachable_server_from_the_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_server_times_out() {
     let server = RedisServer::start();
-    let debouncer = Debouncer::builder()
-        .connect_timeout(TIMEOUT)
-        .response_timeout(TIMEOUT)
-        .open(&server.url())
-        .unwrap();
+    let debouncer = impatient(&server.url());
     assert_eq!(pay(&debouncer, 1).await.unwrap(), 1);
 
     server.pause();
@@ -182,12 +183,7 @@ async fn hung_server_times_out() {
     );
 
     server.resume();
-    let deadline = Instant::now() + RECOVERS_WITHIN;
-    while let Err(busy) = pay(&debouncer, 4).await {
-        assert!(!busy.is_held(), "{busy}");
-        assert!(Instant::now() < deadline, "no recovery: {busy}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    await_recovery(&debouncer, 4).await;
 }
 
 /// `rediss://` against a server that does not speak TLS: the handshake
@@ -196,11 +192,7 @@ async fn hung_server_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_handshake_failure_is_a_typed_error() {
     let server = RedisServer::start();
-    let debouncer = Debouncer::builder()
-        .connect_timeout(TIMEOUT)
-        .response_timeout(TIMEOUT)
-        .open(&format!("rediss://127.0.0.1:{}/", server.port()))
-        .unwrap();
+    let debouncer = impatient(&format!("rediss://127.0.0.1:{}/", server.port()));
     let started = Instant::now();
     let busy = pay(&debouncer, 1).await.expect_err("no TLS on this server");
     assert!(!busy.is_held());
