@@ -1,4 +1,4 @@
-//! The attribute's arguments: `key`, `ttl`, `busy`, `using`, `on_error`, `crate`.
+//! The attribute's arguments: `key`, `ttl`, `busy`, `using`, `on_error`, `cooldown`, `crate`.
 
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
@@ -10,9 +10,10 @@ mod kw {
     syn::custom_keyword!(busy);
     syn::custom_keyword!(using);
     syn::custom_keyword!(on_error);
+    syn::custom_keyword!(cooldown);
 }
 
-const VALID: &str = "key, ttl, busy, using, on_error, crate";
+const VALID: &str = "key, ttl, busy, using, on_error, cooldown, crate";
 
 pub(crate) struct Args {
     pub(crate) key: LitStr,
@@ -20,6 +21,8 @@ pub(crate) struct Args {
     pub(crate) busy: Option<Expr>,
     pub(crate) using: Option<Expr>,
     pub(crate) on_error: OnError,
+    /// `cooldown = "5m"`: milliseconds the key stays taken after success.
+    pub(crate) cooldown_ms: Option<u64>,
     pub(crate) krate: Option<Path>,
 }
 
@@ -46,6 +49,7 @@ impl Parse for Args {
         let mut using = None;
         let mut on_error = None;
         let mut krate = None;
+        let mut cooldown = None;
         while !input.is_empty() {
             let lookahead = input.lookahead1();
             if lookahead.peek(kw::key) {
@@ -55,7 +59,12 @@ impl Parse for Args {
             } else if lookahead.peek(kw::ttl) {
                 let name: kw::ttl = input.parse()?;
                 input.parse::<Token![=]>()?;
-                set_once(&mut ttl, parse_ttl(input)?, name.span, "ttl")?;
+                set_once(
+                    &mut ttl,
+                    parse_duration_arg(input, "ttl")?,
+                    name.span,
+                    "ttl",
+                )?;
             } else if lookahead.peek(kw::busy) {
                 let name: kw::busy = input.parse()?;
                 input.parse::<Token![=]>()?;
@@ -68,6 +77,15 @@ impl Parse for Args {
                 let name: kw::on_error = input.parse()?;
                 input.parse::<Token![=]>()?;
                 set_once(&mut on_error, parse_on_error(input)?, name.span, "on_error")?;
+            } else if lookahead.peek(kw::cooldown) {
+                let name: kw::cooldown = input.parse()?;
+                input.parse::<Token![=]>()?;
+                set_once(
+                    &mut cooldown,
+                    parse_duration_arg(input, "cooldown")?,
+                    name.span,
+                    "cooldown",
+                )?;
             } else if lookahead.peek(Token![crate]) {
                 let name: Token![crate] = input.parse()?;
                 input.parse::<Token![=]>()?;
@@ -105,6 +123,7 @@ impl Parse for Args {
             busy,
             using,
             on_error: on_error.unwrap_or(OnError::Reject),
+            cooldown_ms: cooldown,
             krate,
         })
     }
@@ -134,11 +153,15 @@ fn parse_on_error(input: ParseStream<'_>) -> syn::Result<OnError> {
 }
 
 /// `ttl = 300` (seconds) or `ttl = "250ms" | "30s" | "5m" | "1h" | "1d"`,
-/// units combinable (`"1m30s"`); the answer is in milliseconds, never zero.
-fn parse_ttl(input: ParseStream<'_>) -> syn::Result<u64> {
+/// units combinable (`"1m30s"`); the same for `cooldown`. The answer is in
+/// milliseconds, never zero.
+fn parse_duration_arg(input: ParseStream<'_>, name: &str) -> syn::Result<u64> {
     if input.peek(Token![-]) {
         let found: Expr = input.parse()?;
-        return Err(syn::Error::new_spanned(found, "`ttl` cannot be negative"));
+        return Err(syn::Error::new_spanned(
+            found,
+            format!("`{name}` cannot be negative"),
+        ));
     }
     let lookahead = input.lookahead1();
     if lookahead.peek(LitInt) {
@@ -146,34 +169,42 @@ fn parse_ttl(input: ParseStream<'_>) -> syn::Result<u64> {
         if !lit.suffix().is_empty() {
             return Err(syn::Error::new(
                 lit.span(),
-                "`ttl` takes whole seconds without a suffix (`ttl = 30`), or a string with a unit (`ttl = \"250ms\"`)",
+                format!(
+                    "`{name}` takes whole seconds without a suffix (`{name} = 30`), or a string with a unit (`{name} = \"250ms\"`)"
+                ),
             ));
         }
         let seconds: u64 = lit.base10_parse()?;
-        return nonzero(seconds.checked_mul(1000), lit.span());
+        return nonzero(seconds.checked_mul(1000), lit.span(), name);
     }
     if lookahead.peek(LitStr) {
         let lit: LitStr = input.parse()?;
         return nonzero(
             parse_duration(&lit.value()).map_err(|why| syn::Error::new(lit.span(), why))?,
             lit.span(),
+            name,
         );
     }
     if lookahead.peek(LitFloat) {
         let lit: LitFloat = input.parse()?;
         return Err(syn::Error::new(
             lit.span(),
-            "`ttl` takes whole seconds; for fractions write a string with a unit, e.g. `ttl = \"1500ms\"`",
+            format!(
+                "`{name}` takes whole seconds; for fractions write a string with a unit, e.g. `{name} = \"1500ms\"`"
+            ),
         ));
     }
     Err(lookahead.error())
 }
 
-fn nonzero(ms: Option<u64>, span: Span) -> syn::Result<u64> {
+fn nonzero(ms: Option<u64>, span: Span, name: &str) -> syn::Result<u64> {
     match ms {
-        Some(0) => Err(syn::Error::new(span, "`ttl` must be longer than zero")),
+        Some(0) => Err(syn::Error::new(
+            span,
+            format!("`{name}` must be longer than zero"),
+        )),
         Some(ms) => Ok(ms),
-        None => Err(syn::Error::new(span, "`ttl` is too long")),
+        None => Err(syn::Error::new(span, format!("`{name}` is too long"))),
     }
 }
 
@@ -198,7 +229,7 @@ fn parse_duration(text: &str) -> Result<Option<u64>, String> {
         }
         let number: u64 = rest[..digits]
             .parse()
-            .map_err(|_| "`ttl` is too long".to_owned())?;
+            .map_err(|_| "the duration is too long".to_owned())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -231,7 +262,7 @@ mod tests {
         assert_eq!(parse_duration("0s"), Ok(Some(0)));
         assert_eq!(
             parse_duration("99999999999999999999d"),
-            Err("`ttl` is too long".into())
+            Err("the duration is too long".into())
         );
         assert_eq!(parse_duration("18446744073709551615d"), Ok(None));
         for bad in ["", "5", "s", "5 s", "5sec", "1.5s", "-5s", "5S"] {

@@ -70,7 +70,14 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
 
     let body = if sig.asyncness.is_some() {
         let take = take_lock(args, &template, &locals, sig, true);
-        locked_async_block(&take, &locals, return_type(&sig.output), &func.body)
+        let finish = finish(args, &locals);
+        locked_async_block(
+            &take,
+            &finish,
+            &locals,
+            return_type(&sig.output),
+            &func.body,
+        )
     } else if returns_future(&sig.output) {
         async_trait_body(args, &template, &locals, sig, &func.body)?
     } else {
@@ -79,7 +86,24 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
         // lifetime inference (a closure around it would not).
         let take = take_lock(args, &template, &locals, sig, false);
         let body = &func.body;
-        quote! { #take #body }
+        if args.cooldown_ms.is_some() {
+            // The outcome decides the finish, so the body runs in a closure
+            // whose value is kept (`return` and `?` stay inside it).
+            let finish = finish(args, &locals);
+            let Locals { ret, .. } = &locals;
+            let ret_ty = return_type(&sig.output);
+            let annotation = ret_ty.as_ref().map(|ty| quote!(: #ty));
+            let arrow = ret_ty.as_ref().map(|ty| quote!(-> #ty));
+            quote! {
+                #take
+                #[allow(clippy::redundant_closure_call)]
+                let #ret #annotation = (move || #arrow { #body })();
+                #finish
+                #ret
+            }
+        } else {
+            quote! { #take #body }
+        }
     };
 
     let ItemFn {
@@ -184,16 +208,39 @@ fn take_lock(
     }
 }
 
+/// What happens to the lock once the body has a value: released, or with
+/// `cooldown` and a successful outcome (`Ok`, or any non-`Result` value)
+/// kept taken for the window.
+fn finish(args: &Args, locals: &Locals) -> TokenStream {
+    let Locals { guard, ret, .. } = locals;
+    let Some(cooldown_ms) = args.cooldown_ms else {
+        return quote!(::core::mem::drop(#guard););
+    };
+    let private = private_path(args, Span::call_site());
+    quote! {
+        #private::finish(
+            #guard,
+            {
+                #[allow(unused_imports)]
+                use #private::{AnyOutcome as _, ResultOutcome as _};
+                (&#ret).__debounce_succeeded()
+            },
+            #cooldown_ms,
+        );
+    }
+}
+
 /// The body inside its own `async move` block, awaited while the guard is
 /// held; a fake return edge pins the block's type to the function's return
 /// type so that `?` converts errors as in the original body.
 fn locked_async_block(
     take: &TokenStream,
+    finish: &TokenStream,
     locals: &Locals,
     ret_ty: Option<Type>,
     body: &TokenStream,
 ) -> TokenStream {
-    let Locals { guard, ret, .. } = locals;
+    let Locals { ret, .. } = locals;
     let fake_return = ret_ty.as_ref().map(|ty| {
         let fake = Ident::new("__debounce_fake_return", Span::mixed_site());
         quote! {
@@ -218,7 +265,7 @@ fn locked_async_block(
             #body
         }
         .await;
-        ::core::mem::drop(#guard);
+        #finish
         #ret
     }
 }
@@ -327,7 +374,8 @@ fn async_trait_body(
     };
     let take = take_lock(args, template, locals, sig, true);
     let block = &inner.block;
-    let locked = locked_async_block(&take, locals, ret_ty, &quote!(#block));
+    let finish = finish(args, locals);
+    let locked = locked_async_block(&take, &finish, locals, ret_ty, &quote!(#block));
     let wrapped: Expr = parse_quote!(async move { #locked });
     if let Some(arg) = call.args.first_mut() {
         *arg = wrapped;

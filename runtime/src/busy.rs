@@ -42,15 +42,22 @@ pub struct Busy {
 pub enum BusyReason {
     /// Another caller holds the key.
     Held,
+    /// A call on this key finished successfully within its `cooldown`
+    /// window; [`Busy::retry_after`] is the time left.
+    Cooldown,
     /// The backend could not answer; the key may well be free.
     Unavailable(Error),
 }
 
 impl Busy {
-    pub(crate) fn held(key: String, retry_after: Option<Duration>) -> Self {
+    pub(crate) fn held(key: String, retry_after: Option<Duration>, cooling: bool) -> Self {
         Busy {
             key,
-            reason: BusyReason::Held,
+            reason: if cooling {
+                BusyReason::Cooldown
+            } else {
+                BusyReason::Held
+            },
             retry_after,
         }
     }
@@ -88,12 +95,18 @@ impl Busy {
         matches!(self.reason, BusyReason::Held)
     }
 
+    /// `true` during the cooldown after a successful call on this key.
+    #[must_use]
+    pub fn is_cooling_down(&self) -> bool {
+        matches!(self.reason, BusyReason::Cooldown)
+    }
+
     /// The backend failure, when the call was turned away because of one.
     #[must_use]
     pub fn error(&self) -> Option<&Error> {
         match &self.reason {
             BusyReason::Unavailable(error) => Some(error),
-            BusyReason::Held => None,
+            BusyReason::Held | BusyReason::Cooldown => None,
         }
     }
 }
@@ -107,6 +120,14 @@ impl fmt::Display for Busy {
                 self.key
             ),
             (BusyReason::Held, None) => write!(f, "`{}` is held by another caller", self.key),
+            (BusyReason::Cooldown, Some(after)) => write!(
+                f,
+                "`{}` ran recently and is cooling down; retry after {after:?}",
+                self.key
+            ),
+            (BusyReason::Cooldown, None) => {
+                write!(f, "`{}` ran recently and is cooling down", self.key)
+            }
             (BusyReason::Unavailable(error), _) => {
                 write!(f, "`{}` could not be locked: {error}", self.key)
             }

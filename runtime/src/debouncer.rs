@@ -223,7 +223,10 @@ impl Debouncer {
     ) -> Result<LockGuard, Busy> {
         match answer {
             Ok(Acquire::Taken) => Ok(LockGuard::new(self.clone(), key, token, mode)),
-            Ok(Acquire::Held(after)) => Err(Busy::held(key.logical().into(), after)),
+            Ok(Acquire::Held {
+                retry_after,
+                cooling,
+            }) => Err(Busy::held(key.logical().into(), retry_after, cooling)),
             Err(error) => Err(Busy::unavailable(key.logical().into(), error)),
         }
     }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::backend::Finish;
 use crate::debouncer::LockKey;
 use crate::{Busy, Debouncer, Error, LockGuard};
 
@@ -96,6 +97,41 @@ fn decide(answer: Result<LockGuard, Busy>, on_error: OnError) -> Result<Option<L
         },
     }
 }
+
+/// After the body: with a cooldown and a successful outcome the key stays
+/// taken for the window; otherwise it is released. Neither waits for Redis.
+pub fn finish(guard: Option<LockGuard>, succeeded: bool, cooldown_ms: u64) {
+    if let Some(guard) = guard {
+        if succeeded {
+            guard.finish_detached(Finish::Cooldown(cooldown_ms));
+        } else {
+            drop(guard);
+        }
+    }
+}
+
+/// Whether the body succeeded, for `cooldown`: `Ok` for a `Result`
+/// (this impl wins method resolution on `&Result<T, E>`) ...
+pub trait ResultOutcome {
+    /// `true` for `Ok`.
+    fn __debounce_succeeded(&self) -> bool;
+}
+
+impl<T, E> ResultOutcome for Result<T, E> {
+    fn __debounce_succeeded(&self) -> bool {
+        self.is_ok()
+    }
+}
+
+/// ... and any value of another type (found one autoref later).
+pub trait AnyOutcome {
+    /// Always `true`.
+    fn __debounce_succeeded(&self) -> bool {
+        true
+    }
+}
+
+impl<T: ?Sized> AnyOutcome for &T {}
 
 /// A value of the function's return type that stands for a busy call.
 #[diagnostic::on_unimplemented(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::Acquire;
+use super::{Acquire, Finish};
 use crate::token::Token;
 
 /// How many inserts between two sweeps of expired entries.
@@ -26,7 +26,8 @@ struct State {
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    token: Token,
+    /// `None` during a cooldown: nobody owns it.
+    owner: Option<Token>,
     expires: Instant,
 }
 
@@ -45,9 +46,15 @@ impl MemoryBackend {
         let mut state = self.state();
         if let Some(entry) = state.locks.get_mut(key) {
             if entry.expires > now {
-                return Acquire::Held(Some(entry.expires - now));
+                return Acquire::Held {
+                    retry_after: Some(entry.expires - now),
+                    cooling: entry.owner.is_none(),
+                };
             }
-            *entry = Entry { token, expires };
+            *entry = Entry {
+                owner: Some(token),
+                expires,
+            };
             return Acquire::Taken;
         }
         state.inserts_since_sweep += 1;
@@ -55,20 +62,41 @@ impl MemoryBackend {
             state.inserts_since_sweep = 0;
             state.locks.retain(|_, entry| entry.expires > now);
         }
-        state.locks.insert(key.into(), Entry { token, expires });
+        state.locks.insert(
+            key.into(),
+            Entry {
+                owner: Some(token),
+                expires,
+            },
+        );
         Acquire::Taken
     }
 
-    pub(crate) fn release(&self, key: &str, token: Token) -> bool {
+    pub(crate) fn finish(&self, key: &str, token: Token, finish: Finish) -> bool {
         let now = Instant::now();
         let mut state = self.state();
-        match state.locks.get(key) {
-            Some(entry) if entry.token == token => {
-                let live = entry.expires > now;
-                state.locks.remove(key);
-                live
-            }
-            _ => false,
+        let Some(entry) = state.locks.get_mut(key) else {
+            return false;
+        };
+        if entry.owner != Some(token) {
+            return false;
         }
+        if entry.expires <= now {
+            // Ours, but expired: no longer ours; drop the stale entry.
+            state.locks.remove(key);
+            return false;
+        }
+        match finish {
+            Finish::Release => {
+                state.locks.remove(key);
+            }
+            Finish::Cooldown(ms) => {
+                *entry = Entry {
+                    owner: None,
+                    expires: now + Duration::from_millis(ms),
+                };
+            }
+        }
+        true
     }
 }

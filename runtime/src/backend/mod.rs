@@ -13,8 +13,21 @@ pub(crate) mod redis;
 pub(crate) enum Acquire {
     /// The lock is ours.
     Taken,
-    /// Another holder has it, for this long when the backend knows.
-    Held(Option<Duration>),
+    /// Another holder has it (or, `cooling`, a finished call's cooldown),
+    /// for this long when the backend knows.
+    Held {
+        retry_after: Option<Duration>,
+        cooling: bool,
+    },
+}
+
+/// How a holder gives its lock up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// Delete it: the key is free at once.
+    Release,
+    /// Keep the key taken, owned by nobody, for this many milliseconds.
+    Cooldown(u64),
 }
 
 /// How a guard was taken, which decides how it releases when dropped.
@@ -61,30 +74,41 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn release(&self, key: &str, token: Token) -> Result<bool, Error> {
+    /// Gives the lock up if it is still `token`'s: `true` when it was.
+    pub(crate) async fn finish(
+        &self,
+        key: &str,
+        token: Token,
+        finish: Finish,
+    ) -> Result<bool, Error> {
         match self {
-            Backend::Redis(redis) => redis.release(key, token).await,
-            Backend::Memory(memory) => Ok(memory.release(key, token)),
+            Backend::Redis(redis) => redis.finish(key, token, finish).await,
+            Backend::Memory(memory) => Ok(memory.finish(key, token, finish)),
         }
     }
 
-    pub(crate) fn release_blocking(&self, key: &str, token: Token) -> Result<bool, Error> {
+    pub(crate) fn finish_blocking(
+        &self,
+        key: &str,
+        token: Token,
+        finish: Finish,
+    ) -> Result<bool, Error> {
         match self {
-            Backend::Redis(redis) => redis.release_blocking(key, token),
-            Backend::Memory(memory) => Ok(memory.release(key, token)),
+            Backend::Redis(redis) => redis.finish_blocking(key, token, finish),
+            Backend::Memory(memory) => Ok(memory.finish(key, token, finish)),
         }
     }
 
-    /// Releases without making the caller wait for the answer.
+    /// Gives the lock up without making the caller wait for the answer.
     ///
-    /// From async code the release command is queued on the connection
-    /// before this returns, so a later request from the same `Debouncer`
-    /// is ordered after it.
-    pub(crate) fn release_detached(&self, key: String, token: Token, mode: Mode) {
+    /// From async code the command is queued on the connection before this
+    /// returns, so a later request from the same `Debouncer` is ordered
+    /// after it.
+    pub(crate) fn finish_detached(&self, key: String, token: Token, mode: Mode, finish: Finish) {
         match self {
-            Backend::Redis(redis) => redis.release_detached(key, token, mode),
+            Backend::Redis(redis) => redis.finish_detached(key, token, mode, finish),
             Backend::Memory(memory) => {
-                memory.release(&key, token);
+                memory.finish(&key, token, finish);
             }
         }
     }

@@ -10,14 +10,24 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Cmd, FromRedisValue, Pipeline, Script, Value};
 
-use super::{Acquire, Mode};
+use super::{Acquire, Finish, Mode};
 use crate::Error;
 use crate::token::Token;
 
 const ACQUIRE_LUA: &str = include_str!("../scripts/acquire.lua");
 const RELEASE_LUA: &str = include_str!("../scripts/release.lua");
+const COOLDOWN_LUA: &str = include_str!("../scripts/cooldown.lua");
 static ACQUIRE: LazyLock<Script> = LazyLock::new(|| Script::new(ACQUIRE_LUA));
 static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LUA));
+static COOLDOWN: LazyLock<Script> = LazyLock::new(|| Script::new(COOLDOWN_LUA));
+
+/// The script call that gives a lock up.
+fn finish_cmd(key: &str, token: Token, finish: Finish) -> Cmd {
+    match finish {
+        Finish::Release => evalsha(&RELEASE, key, token, None),
+        Finish::Cooldown(ms) => evalsha(&COOLDOWN, key, token, Some(ms)),
+    }
+}
 
 /// `EVALSHA <script> 1 <key> <token> [<ttl ms>]`.
 fn evalsha(script: &Script, key: &str, token: Token, ttl_ms: Option<u64>) -> Cmd {
@@ -38,7 +48,7 @@ fn evalsha(script: &Script, key: &str, token: Token, ttl_ms: Option<u64>) -> Cmd
 /// request could overtake.
 fn load_scripts() -> Pipeline {
     let mut pipe = redis::pipe();
-    for lua in [ACQUIRE_LUA, RELEASE_LUA] {
+    for lua in [ACQUIRE_LUA, RELEASE_LUA, COOLDOWN_LUA] {
         pipe.cmd("SCRIPT").arg("LOAD").arg(lua).ignore();
     }
     pipe
@@ -205,8 +215,13 @@ impl RedisBackend {
         decode_acquire(&value, key)
     }
 
-    pub(crate) async fn release(&self, key: &str, token: Token) -> Result<bool, Error> {
-        let cmd = evalsha(&RELEASE, key, token, None);
+    pub(crate) async fn finish(
+        &self,
+        key: &str,
+        token: Token,
+        finish: Finish,
+    ) -> Result<bool, Error> {
+        let cmd = finish_cmd(key, token, finish);
         self.run(key, |mut manager| async move {
             eval_async::<bool>(&mut manager, &cmd).await
         })
@@ -261,18 +276,23 @@ impl RedisBackend {
         decode_acquire(&value, key)
     }
 
-    pub(crate) fn release_blocking(&self, key: &str, token: Token) -> Result<bool, Error> {
-        let cmd = evalsha(&RELEASE, key, token, None);
+    pub(crate) fn finish_blocking(
+        &self,
+        key: &str,
+        token: Token,
+        finish: Finish,
+    ) -> Result<bool, Error> {
+        let cmd = finish_cmd(key, token, finish);
         self.run_blocking(key, |connection| eval_blocking::<bool>(connection, &cmd))
     }
 
-    pub(crate) fn release_detached(&self, key: String, token: Token, mode: Mode) {
+    pub(crate) fn finish_detached(&self, key: String, token: Token, mode: Mode, finish: Finish) {
         let runtime = match mode {
             Mode::Async => tokio::runtime::Handle::try_current().ok(),
             Mode::Blocking => None,
         };
         let Some(runtime) = runtime else {
-            if let Err(error) = self.release_blocking(&key, token) {
+            if let Err(error) = self.finish_blocking(&key, token, finish) {
                 tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
             }
             return;
@@ -281,7 +301,7 @@ impl RedisBackend {
             return;
         };
         let deadline = self.deadline();
-        let cmd = evalsha(&RELEASE, &key, token, None);
+        let cmd = finish_cmd(&key, token, finish);
         let mut release = Box::pin(async move {
             match tokio::time::timeout(deadline, eval_async::<bool>(&mut manager, &cmd)).await {
                 Ok(Ok(_)) => {}
@@ -308,18 +328,24 @@ impl RedisBackend {
 
 fn decode_acquire(value: &Value, key: &str) -> Result<Acquire, Error> {
     match value {
-        Value::Okay => Ok(Acquire::Taken),
-        Value::SimpleString(s) if s == "OK" => Ok(Acquire::Taken),
-        Value::Int(ms) => Ok(Acquire::Held(
-            u64::try_from(*ms).ok().map(Duration::from_millis),
-        )),
-        _ => Err(Error::from_redis(
-            redis::RedisError::from((
-                redis::ErrorKind::UnexpectedReturnType,
-                "unexpected answer from the acquire script",
-            )),
-            key,
-            Duration::ZERO,
-        )),
+        Value::Okay => return Ok(Acquire::Taken),
+        Value::SimpleString(s) if s == "OK" => return Ok(Acquire::Taken),
+        Value::Array(held) => {
+            if let [Value::Int(cooling), Value::Int(ms)] = held.as_slice() {
+                return Ok(Acquire::Held {
+                    retry_after: u64::try_from(*ms).ok().map(Duration::from_millis),
+                    cooling: *cooling == 1,
+                });
+            }
+        }
+        _ => {}
     }
+    Err(Error::from_redis(
+        redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "unexpected answer from the acquire script",
+        )),
+        key,
+        Duration::ZERO,
+    ))
 }

@@ -1,12 +1,15 @@
--- Take the lock if it is free; otherwise report how long the holder keeps it.
+-- Take the lock if it is free; otherwise report who has it and for how long.
 -- KEYS[1] the lock key, ARGV[1] the owner token, ARGV[2] the lease in milliseconds.
--- Returns the status reply OK when taken, else the holder's remaining PTTL in
--- milliseconds (-1 when the key has no expiry).
+-- Returns the status reply OK when taken, else {cooling, pttl}: cooling is 1
+-- during a cooldown after a successful run, 0 while a call holds the key;
+-- pttl is the time left in milliseconds (-1 when the key has no expiry).
+-- A key of another type fails GET with WRONGTYPE.
 local taken = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
 if taken then
     return taken
 end
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' then
-    return redis.error_reply('WRONGTYPE the lock key holds a value that is not a string')
+local cooling = 0
+if redis.call('GET', KEYS[1]) == 'cooldown' then
+    cooling = 1
 end
-return redis.call('PTTL', KEYS[1])
+return {cooling, redis.call('PTTL', KEYS[1])}

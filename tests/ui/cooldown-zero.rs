@@ -1,0 +1,8 @@
+use redis_debounce::{debounce, Busy};
+
+#[debounce(key = "sms:{phone}", ttl = 30, cooldown = "0s")]
+fn send(phone: &str) -> Result<(), Busy> {
+    Ok(())
+}
+
+fn main() {}
