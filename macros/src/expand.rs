@@ -144,11 +144,7 @@ fn take_lock(
         ReturnType::Default => sig.ident.span(),
         ReturnType::Type(_, ty) => ty.span(),
     };
-    let krate = args
-        .krate
-        .clone()
-        .unwrap_or_else(|| parse_quote!(::redis_debounce));
-    let private = quote!(#krate::__private);
+    let private = private_path(args, Span::call_site());
     // Type errors in `using` and in the default busy value point at the
     // user's expression and return type, not at the whole attribute.
     let using = args.using.as_ref().map_or_else(
