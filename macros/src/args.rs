@@ -1,29 +1,41 @@
-//! The attribute's arguments: `key`, `ttl`, `busy`, `using`, `on_error`, `cooldown`, `crate`.
+//! The attribute's arguments (see `VALID`), and the combinations that make
+//! no sense.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitFloat, LitInt, LitStr, Path, Token};
 
-mod kw {
-    syn::custom_keyword!(key);
-    syn::custom_keyword!(ttl);
-    syn::custom_keyword!(busy);
-    syn::custom_keyword!(using);
-    syn::custom_keyword!(on_error);
-    syn::custom_keyword!(cooldown);
-}
-
-const VALID: &str = "key, ttl, busy, using, on_error, cooldown, crate";
+const VALID: &str = "key, ttl, busy, using, on_error, wait, cooldown, replay, replay_errors, renew, max_hold, fence, crate";
 
 pub(crate) struct Args {
     pub(crate) key: LitStr,
-    pub(crate) ttl_ms: u64,
+    pub(crate) ttl: Millis,
     pub(crate) busy: Option<Expr>,
     pub(crate) using: Option<Expr>,
     pub(crate) on_error: OnError,
-    /// `cooldown = "5m"`: milliseconds the key stays taken after success.
-    pub(crate) cooldown_ms: Option<u64>,
+    /// `wait = "2s"`: how long a caller waits for the holder.
+    pub(crate) wait: Option<Millis>,
+    /// `cooldown = "5m"`: how long the key stays taken after success.
+    pub(crate) cooldown: Option<Millis>,
+    /// `replay = "24h"`: how long a result is kept for duplicates.
+    pub(crate) replay: Option<Millis>,
+    /// `replay_errors`: store `Err` results too.
+    pub(crate) replay_errors: Option<Span>,
+    /// `renew`: a watchdog keeps the lease while the body runs.
+    pub(crate) renew: Option<Span>,
+    /// `max_hold = "10m"`: renewal stops after this.
+    pub(crate) max_hold: Option<Millis>,
+    /// `fence`: a fencing token with the lock.
+    pub(crate) fence: Option<Span>,
     pub(crate) krate: Option<Path>,
+}
+
+/// A duration argument in milliseconds (never zero), and where it was written.
+#[derive(Clone, Copy)]
+pub(crate) struct Millis {
+    pub(crate) ms: u64,
+    pub(crate) span: Span,
 }
 
 #[derive(Clone, Copy)]
@@ -41,92 +53,146 @@ fn set_once<T>(slot: &mut Option<T>, value: T, span: Span, name: &str) -> syn::R
     Ok(())
 }
 
+#[derive(Default)]
+struct Parsed {
+    key: Option<LitStr>,
+    ttl: Option<Millis>,
+    busy: Option<Expr>,
+    using: Option<Expr>,
+    on_error: Option<OnError>,
+    wait: Option<Millis>,
+    cooldown: Option<Millis>,
+    replay: Option<Millis>,
+    replay_errors: Option<Span>,
+    renew: Option<Span>,
+    max_hold: Option<Millis>,
+    fence: Option<Span>,
+    krate: Option<Path>,
+}
+
+impl Parsed {
+    /// One `name = value` (or a bare flag).
+    fn argument(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
+        let (name, span) = if input.peek(Token![crate]) {
+            ("crate".to_owned(), input.parse::<Token![crate]>()?.span)
+        } else {
+            let ident = input.call(Ident::parse_any)?;
+            (ident.to_string(), ident.span())
+        };
+        let flag = |slot: &mut Option<Span>| -> syn::Result<()> {
+            if input.peek(Token![=]) {
+                let eq: Token![=] = input.parse()?;
+                return Err(syn::Error::new(
+                    eq.span,
+                    format!("`{name}` is a flag and takes no value: write `{name}` alone"),
+                ));
+            }
+            set_once(slot, span, span, &name)
+        };
+        match name.as_str() {
+            "renew" => return flag(&mut self.renew),
+            "fence" => return flag(&mut self.fence),
+            "replay_errors" => return flag(&mut self.replay_errors),
+            "key" | "ttl" | "busy" | "using" | "on_error" | "wait" | "cooldown" | "replay"
+            | "max_hold" | "crate" => {}
+            _ => {
+                return Err(syn::Error::new(
+                    span,
+                    format!("unknown argument `{name}`; expected one of: {VALID}"),
+                ));
+            }
+        }
+        input.parse::<Token![=]>()?;
+        match name.as_str() {
+            "key" => set_once(&mut self.key, parse_key(input)?, span, &name),
+            "busy" => set_once(&mut self.busy, input.parse()?, span, &name),
+            "using" => set_once(&mut self.using, input.parse()?, span, &name),
+            "on_error" => set_once(&mut self.on_error, parse_on_error(input)?, span, &name),
+            "crate" => {
+                let path: LitStr = input.parse()?;
+                set_once(&mut self.krate, path.parse::<Path>()?, span, &name)
+            }
+            _ => {
+                let value = parse_duration_arg(input, &name)?;
+                let slot = match name.as_str() {
+                    "ttl" => &mut self.ttl,
+                    "wait" => &mut self.wait,
+                    "cooldown" => &mut self.cooldown,
+                    "replay" => &mut self.replay,
+                    _ => &mut self.max_hold,
+                };
+                set_once(slot, value, span, &name)
+            }
+        }
+    }
+}
+
 impl Parse for Args {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let mut key = None;
-        let mut ttl = None;
-        let mut busy = None;
-        let mut using = None;
-        let mut on_error = None;
-        let mut krate = None;
-        let mut cooldown = None;
+        let mut parsed = Parsed::default();
         while !input.is_empty() {
-            let lookahead = input.lookahead1();
-            if lookahead.peek(kw::key) {
-                let name: kw::key = input.parse()?;
-                input.parse::<Token![=]>()?;
-                set_once(&mut key, parse_key(input)?, name.span, "key")?;
-            } else if lookahead.peek(kw::ttl) {
-                let name: kw::ttl = input.parse()?;
-                input.parse::<Token![=]>()?;
-                set_once(
-                    &mut ttl,
-                    parse_duration_arg(input, "ttl")?,
-                    name.span,
-                    "ttl",
-                )?;
-            } else if lookahead.peek(kw::busy) {
-                let name: kw::busy = input.parse()?;
-                input.parse::<Token![=]>()?;
-                set_once(&mut busy, input.parse()?, name.span, "busy")?;
-            } else if lookahead.peek(kw::using) {
-                let name: kw::using = input.parse()?;
-                input.parse::<Token![=]>()?;
-                set_once(&mut using, input.parse()?, name.span, "using")?;
-            } else if lookahead.peek(kw::on_error) {
-                let name: kw::on_error = input.parse()?;
-                input.parse::<Token![=]>()?;
-                set_once(&mut on_error, parse_on_error(input)?, name.span, "on_error")?;
-            } else if lookahead.peek(kw::cooldown) {
-                let name: kw::cooldown = input.parse()?;
-                input.parse::<Token![=]>()?;
-                set_once(
-                    &mut cooldown,
-                    parse_duration_arg(input, "cooldown")?,
-                    name.span,
-                    "cooldown",
-                )?;
-            } else if lookahead.peek(Token![crate]) {
-                let name: Token![crate] = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let path: LitStr = input.parse()?;
-                set_once(&mut krate, path.parse::<Path>()?, name.span, "crate")?;
-            } else if input.peek(Ident) {
-                let unknown: Ident = input.parse()?;
-                return Err(syn::Error::new(
-                    unknown.span(),
-                    format!("unknown argument `{unknown}`; expected one of: {VALID}"),
-                ));
-            } else {
-                return Err(lookahead.error());
-            }
+            parsed.argument(input)?;
             if input.is_empty() {
                 break;
             }
             input.parse::<Token![,]>()?;
         }
-        let key = key.ok_or_else(|| {
+        let key = parsed.key.take().ok_or_else(|| {
             syn::Error::new(
                 Span::call_site(),
                 "missing `key = \"...\"`: the template of the lock key, e.g. `key = \"order:{id}\"`",
             )
         })?;
-        let ttl_ms = ttl.ok_or_else(|| {
+        let ttl = parsed.ttl.ok_or_else(|| {
             syn::Error::new(
                 Span::call_site(),
                 "missing `ttl = ...`: the lease, in seconds (`ttl = 30`) or with a unit (`ttl = \"250ms\"`)",
             )
         })?;
+        check_combinations(&parsed, ttl)?;
         Ok(Args {
             key,
-            ttl_ms,
-            busy,
-            using,
-            on_error: on_error.unwrap_or(OnError::Reject),
-            cooldown_ms: cooldown,
-            krate,
+            ttl,
+            busy: parsed.busy,
+            using: parsed.using,
+            on_error: parsed.on_error.unwrap_or(OnError::Reject),
+            wait: parsed.wait,
+            cooldown: parsed.cooldown,
+            replay: parsed.replay,
+            replay_errors: parsed.replay_errors,
+            renew: parsed.renew,
+            max_hold: parsed.max_hold,
+            fence: parsed.fence,
+            krate: parsed.krate,
         })
     }
+}
+
+/// Arguments that contradict each other, or mean nothing alone.
+fn check_combinations(parsed: &Parsed, ttl: Millis) -> syn::Result<()> {
+    if let Some(max_hold) = parsed.max_hold {
+        if parsed.renew.is_none() {
+            return Err(syn::Error::new(
+                max_hold.span,
+                "`max_hold` bounds renewal and needs `renew`: without it the lease ends at `ttl`",
+            ));
+        }
+        if max_hold.ms < ttl.ms {
+            return Err(syn::Error::new(
+                max_hold.span,
+                "`max_hold` is shorter than `ttl`: the first lease already outlasts it",
+            ));
+        }
+    }
+    if let Some(span) = parsed.replay_errors
+        && parsed.replay.is_none()
+    {
+        return Err(syn::Error::new(
+            span,
+            "`replay_errors` needs `replay = \"...\"`: the window for which results are kept",
+        ));
+    }
+    Ok(())
 }
 
 fn parse_key(input: ParseStream<'_>) -> syn::Result<LitStr> {
@@ -155,7 +221,7 @@ fn parse_on_error(input: ParseStream<'_>) -> syn::Result<OnError> {
 /// `ttl = 300` (seconds) or `ttl = "250ms" | "30s" | "5m" | "1h" | "1d"`,
 /// units combinable (`"1m30s"`); the same for `cooldown`. The answer is in
 /// milliseconds, never zero.
-fn parse_duration_arg(input: ParseStream<'_>, name: &str) -> syn::Result<u64> {
+fn parse_duration_arg(input: ParseStream<'_>, name: &str) -> syn::Result<Millis> {
     if input.peek(Token![-]) {
         let found: Expr = input.parse()?;
         return Err(syn::Error::new_spanned(
@@ -197,13 +263,13 @@ fn parse_duration_arg(input: ParseStream<'_>, name: &str) -> syn::Result<u64> {
     Err(lookahead.error())
 }
 
-fn nonzero(ms: Option<u64>, span: Span, name: &str) -> syn::Result<u64> {
+fn nonzero(ms: Option<u64>, span: Span, name: &str) -> syn::Result<Millis> {
     match ms {
         Some(0) => Err(syn::Error::new(
             span,
             format!("`{name}` must be longer than zero"),
         )),
-        Some(ms) => Ok(ms),
+        Some(ms) => Ok(Millis { ms, span }),
         None => Err(syn::Error::new(span, format!("`{name}` is too long"))),
     }
 }

@@ -14,7 +14,7 @@ use syn::{
     parse_quote,
 };
 
-use crate::args::{Args, OnError};
+use crate::args::{Args, Millis, OnError};
 use crate::bindings::Bindings;
 use crate::fallback;
 use crate::item::ItemFn;
@@ -37,6 +37,7 @@ struct Locals {
     guard: Ident,
     busy: Ident,
     ret: Ident,
+    succeeded: Ident,
 }
 
 impl Locals {
@@ -47,6 +48,7 @@ impl Locals {
             guard: Ident::new("__debounce_guard", span),
             busy: Ident::new("__debounce_busy", span),
             ret: Ident::new("__debounce_ret", span),
+            succeeded: Ident::new("__debounce_succeeded", span),
         }
     }
 }
@@ -67,17 +69,18 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
     }
     let template = Template::parse(&args.key, &Bindings::of(sig))?;
     let locals = Locals::new();
+    if args.replay.is_some() && return_type(&sig.output).is_none() {
+        return Err(syn::Error::new_spanned(
+            &sig.output,
+            "`replay` stores the function's output and needs a return type that can be named, not `impl Trait`",
+        ));
+    }
 
     let body = if sig.asyncness.is_some() {
+        let ret_ty = return_type(&sig.output);
         let take = take_lock(args, &template, &locals, sig, true);
-        let finish = finish(args, &locals);
-        locked_async_block(
-            &take,
-            &finish,
-            &locals,
-            return_type(&sig.output),
-            &func.body,
-        )
+        let finish = finish(args, &locals, ret_ty.as_ref());
+        locked_async_block(args, &take, &finish, &locals, ret_ty, &func.body)
     } else if returns_future(&sig.output) {
         async_trait_body(args, &template, &locals, sig, &func.body)?
     } else {
@@ -86,23 +89,28 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
         // lifetime inference (a closure around it would not).
         let take = take_lock(args, &template, &locals, sig, false);
         let body = &func.body;
-        if args.cooldown_ms.is_some() {
+        let private = private_path(args, Span::call_site());
+        let Locals { guard, ret, .. } = &locals;
+        let scope = Ident::new("__debounce_scope", Span::mixed_site());
+        let enter = quote!(let #scope = #private::enter(&#guard););
+        if needs_value(args) {
             // The outcome decides the finish, so the body runs in a closure
             // whose value is kept (`return` and `?` stay inside it).
-            let finish = finish(args, &locals);
-            let Locals { ret, .. } = &locals;
             let ret_ty = return_type(&sig.output);
+            let finish = finish(args, &locals, ret_ty.as_ref());
             let annotation = ret_ty.as_ref().map(|ty| quote!(: #ty));
             let arrow = ret_ty.as_ref().map(|ty| quote!(-> #ty));
             quote! {
                 #take
+                #enter
                 #[allow(clippy::redundant_closure_call)]
                 let #ret #annotation = (move || #arrow { #body })();
+                ::core::mem::drop(#scope);
                 #finish
                 #ret
             }
         } else {
-            quote! { #take #body }
+            quote! { #take #enter #body }
         }
     };
 
@@ -158,6 +166,24 @@ fn take_lock(
         OnError::Reject => quote!(#private::OnError::Reject),
         OnError::Allow => quote!(#private::OnError::Allow),
     };
+    let ms = |millis: Option<Millis>| millis.map_or(0, |millis| millis.ms);
+    let ttl_ms = args.ttl.ms;
+    let wait_ms = ms(args.wait);
+    let max_hold_ms = ms(args.max_hold);
+    let renew = args.renew.is_some();
+    let fence = args.fence.is_some();
+    let replay = args.replay.is_some();
+    // Spanned at the return type: an output that cannot be stored is
+    // reported there.
+    let at_return = private_path(args, return_span);
+    let decode = match (
+        replay,
+        args.replay_errors.is_some() || !returns_result(&sig.output),
+    ) {
+        (false, _) => quote!(#private::no_replay),
+        (true, true) => quote_spanned!(return_span=> #at_return::decode),
+        (true, false) => quote_spanned!(return_span=> #at_return::decode_ok),
+    };
     let Locals {
         call, guard, busy, ..
     } = locals;
@@ -181,11 +207,10 @@ fn take_lock(
     };
     let format = &template.format;
     let format_args = &template.args;
-    let ttl_ms = args.ttl_ms;
     let acquire = if is_async {
-        quote!(#call.acquire().await)
+        quote!(#call.acquire(#decode).await)
     } else {
-        quote!(#call.acquire_blocking())
+        quote!(#call.acquire_blocking(#decode))
     };
     let taken = Ident::new("__debounce_taken", Span::mixed_site());
     quote! {
@@ -194,35 +219,93 @@ fn take_lock(
         let #call = #private::call(
             #using,
             ::core::format_args!(#format #(, #format_args)*),
-            #ttl_ms,
-            #on_error,
+            #private::Options {
+                ttl_ms: #ttl_ms,
+                wait_ms: #wait_ms,
+                renew: #renew,
+                max_hold_ms: #max_hold_ms,
+                fence: #fence,
+                replay: #replay,
+                on_error: #on_error,
+            },
         );
         let #guard = match #acquire {
-            ::core::result::Result::Ok(#taken) => #taken,
+            ::core::result::Result::Ok(#private::Start::Run(#taken)) => #taken,
+            ::core::result::Result::Ok(#private::Start::Replayed(#taken)) => return #taken,
             ::core::result::Result::Err(#busy) => return #busy_value,
         };
     }
 }
 
-/// What happens to the lock once the body has a value: released, or with
-/// `cooldown` and a successful outcome (`Ok`, or any non-`Result` value)
-/// kept taken for the window.
-fn finish(args: &Args, locals: &Locals) -> TokenStream {
-    let Locals { guard, ret, .. } = locals;
-    let Some(cooldown_ms) = args.cooldown_ms else {
+/// Whether the body's value decides the finish (`cooldown`, `replay`).
+fn needs_value(args: &Args) -> bool {
+    args.cooldown.is_some() || args.replay.is_some()
+}
+
+/// What happens to the lock once the body has a value: released, or with a
+/// successful outcome (`Ok`, or any non-`Result` value) kept taken for the
+/// `cooldown`, and the value stored for `replay`.
+fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>) -> TokenStream {
+    let Locals {
+        guard,
+        ret,
+        succeeded,
+        ..
+    } = locals;
+    if !needs_value(args) {
         return quote!(::core::mem::drop(#guard););
-    };
+    }
     let private = private_path(args, Span::call_site());
+    let cooldown_ms = args.cooldown.map_or(0, |cooldown| cooldown.ms);
+    let replay_ms = args.replay.map_or(0, |replay| replay.ms);
+    let stored = if args.replay.is_none() {
+        quote!(::core::option::Option::None)
+    } else if args.replay_errors.is_some() {
+        quote!(#private::encode(&#ret))
+    } else if ret_ty.is_some_and(is_result) {
+        quote!(#private::encode_ok(&#ret))
+    } else {
+        quote! {
+            if #succeeded {
+                #private::encode(&#ret)
+            } else {
+                ::core::option::Option::None
+            }
+        }
+    };
     quote! {
-        #private::finish(
-            #guard,
-            {
-                #[allow(unused_imports)]
-                use #private::{AnyOutcome as _, ResultOutcome as _};
-                (&#ret).__debounce_succeeded()
-            },
-            #cooldown_ms,
-        );
+        let #succeeded = {
+            #[allow(unused_imports)]
+            use #private::{AnyOutcome as _, ResultOutcome as _};
+            (&#ret).__debounce_succeeded()
+        };
+        #private::finish(#guard, #succeeded, #cooldown_ms, #replay_ms, #stored);
+    }
+}
+
+/// Whether a type is spelled as a `Result` (`Result<T, E>`, `io::Result<T>`):
+/// then only its `Ok` value is stored for `replay`.
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path.path.segments.last().is_some_and(|last| {
+                    last.ident == "Result"
+                        && matches!(last.arguments, PathArguments::AngleBracketed(_))
+                })
+        }
+        Type::Paren(paren) => is_result(&paren.elem),
+        Type::Group(group) => is_result(&group.elem),
+        _ => false,
+    }
+}
+
+fn returns_result(output: &ReturnType) -> bool {
+    match output {
+        ReturnType::Default => false,
+        ReturnType::Type(_, ty) => {
+            future_output(ty).map_or_else(|| is_result(ty), |ty| is_result(&ty))
+        }
     }
 }
 
@@ -230,6 +313,7 @@ fn finish(args: &Args, locals: &Locals) -> TokenStream {
 /// held; a fake return edge pins the block's type to the function's return
 /// type so that `?` converts errors as in the original body.
 fn locked_async_block(
+    args: &Args,
     take: &TokenStream,
     finish: &TokenStream,
     locals: &Locals,
@@ -254,12 +338,14 @@ fn locked_async_block(
         }
     });
     let annotation = ret_ty.map(|ty| quote!(: #ty));
+    let Locals { guard, .. } = locals;
+    let private = private_path(args, Span::call_site());
     quote! {
         #take
-        let #ret #annotation = async move {
+        let #ret #annotation = #private::scope(&#guard, async move {
             #fake_return
             #body
-        }
+        })
         .await;
         #finish
         #ret
@@ -368,10 +454,16 @@ fn async_trait_body(
         }
         ReturnType::Default => None,
     };
+    if args.replay.is_some() && ret_ty.is_none() {
+        return Err(syn::Error::new_spanned(
+            output,
+            "`replay` stores the function's output and needs a future whose `Output` type can be named",
+        ));
+    }
     let take = take_lock(args, template, locals, sig, true);
     let block = &inner.block;
-    let finish = finish(args, locals);
-    let locked = locked_async_block(&take, &finish, locals, ret_ty, &quote!(#block));
+    let finish = finish(args, locals, ret_ty.as_ref());
+    let locked = locked_async_block(args, &take, &finish, locals, ret_ty, &quote!(#block));
     let wrapped: Expr = parse_quote!(async move { #locked });
     if let Some(arg) = call.args.first_mut() {
         *arg = wrapped;

@@ -4,7 +4,10 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::{self, Acquire, Backend, Mode};
+use tokio::time::Instant;
+
+use crate::backend::{self, Acquire, Ask, Backend, Mode};
+use crate::lease::{Lease, Renewal};
 use crate::token::Token;
 use crate::{Busy, Error, LockGuard};
 
@@ -135,7 +138,8 @@ impl Debouncer {
         &self.inner.backend
     }
 
-    /// Takes `key` for `ttl` unless another caller holds it.
+    /// Takes `key` for `ttl` unless another caller holds it: the same as
+    /// `self.lock(key, ttl).acquire()`.
     ///
     /// The lock is released when the returned guard is dropped, or by
     /// [`LockGuard::release`], which tells whether it was still ours.
@@ -145,10 +149,7 @@ impl Debouncer {
     /// A [`Busy`] that says whether another caller holds the key or the
     /// backend failed (also for a zero `ttl`).
     pub async fn try_lock(&self, key: &str, ttl: Duration) -> Result<LockGuard, Busy> {
-        let key = self
-            .key(format_args!("{key}"))
-            .map_err(|e| Busy::unavailable(key.into(), e))?;
-        self.lock(key, backend::lease_ms(ttl)).await
+        self.lock(key, ttl).acquire().await
     }
 
     /// The blocking form of [`try_lock`](Self::try_lock), for code outside
@@ -169,10 +170,35 @@ impl Debouncer {
     /// assert!(debouncer.try_lock_blocking("nightly", Duration::from_secs(5)).is_ok());
     /// ```
     pub fn try_lock_blocking(&self, key: &str, ttl: Duration) -> Result<LockGuard, Busy> {
-        let key = self
-            .key(format_args!("{key}"))
-            .map_err(|e| Busy::unavailable(key.into(), e))?;
-        self.lock_blocking(key, backend::lease_ms(ttl))
+        self.lock(key, ttl).acquire_blocking()
+    }
+
+    /// A lock request for `key` with a lease of `ttl`, with the policies of
+    /// `#[debounce]` as options: [`wait`](LockRequest::wait),
+    /// [`renew`](LockRequest::renew), [`fence`](LockRequest::fence) and
+    /// [`acquire_or_replay`](LockRequest::acquire_or_replay).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redis_debounce::Debouncer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let debouncer = Debouncer::memory();
+    /// let first = debouncer.try_lock("export", Duration::from_secs(30)).await.unwrap();
+    /// let waiter = debouncer.lock("export", Duration::from_secs(30)).wait(Duration::from_secs(5));
+    /// let (second, ()) = tokio::join!(waiter.acquire(), async move { drop(first) });
+    /// assert!(second.is_ok(), "woken by the release");
+    /// # }
+    /// ```
+    pub fn lock<'a>(&'a self, key: &'a str, ttl: Duration) -> LockRequest<'a> {
+        LockRequest {
+            debouncer: self,
+            key,
+            policy: Policy {
+                ttl,
+                ..Policy::default()
+            },
+        }
     }
 
     /// Renders `<prefix>{<key>}` in one allocation.
@@ -190,44 +216,352 @@ impl Debouncer {
         Ok(LockKey { full, start, end })
     }
 
-    pub(crate) async fn lock(
-        &self,
-        key: LockKey,
-        ttl_ms: Result<u64, Error>,
-    ) -> Result<LockGuard, Busy> {
-        let token = Token::random();
-        let answer = match ttl_ms {
-            Ok(ttl_ms) => self.backend().acquire(&key.full, token, ttl_ms).await,
-            Err(e) => Err(e),
-        };
-        self.answer(key, token, answer, Mode::Async)
+    /// Takes `key` under `policy`, waiting if it says so.
+    pub(crate) async fn acquire(&self, key: LockKey, policy: &Policy) -> Result<Granted, Busy> {
+        let (ask, mut waiting) = policy.start(&key)?;
+        loop {
+            let mark = self.backend().mark();
+            let ask = waiting.ask(ask);
+            let answer = self.backend().acquire(&key.full, ask).await;
+            let timeout = match waiting.step(&key, answer) {
+                Step::Taken(fence) => {
+                    return Ok(self.granted(key, ask, fence, policy, &waiting, Mode::Async));
+                }
+                Step::Done(done) => return done,
+                Step::Wait(timeout) => timeout,
+            };
+            if let Err(error) = self.backend().wait(&key.full, mark, timeout).await {
+                return Err(Busy::unavailable(key.logical().into(), error));
+            }
+        }
     }
 
-    pub(crate) fn lock_blocking(
-        &self,
-        key: LockKey,
-        ttl_ms: Result<u64, Error>,
-    ) -> Result<LockGuard, Busy> {
-        let token = Token::random();
-        let answer =
-            ttl_ms.and_then(|ttl_ms| self.backend().acquire_blocking(&key.full, token, ttl_ms));
-        self.answer(key, token, answer, Mode::Blocking)
+    /// The blocking form of [`acquire`](Self::acquire).
+    pub(crate) fn acquire_blocking(&self, key: LockKey, policy: &Policy) -> Result<Granted, Busy> {
+        let (ask, mut waiting) = policy.start(&key)?;
+        loop {
+            let mark = self.backend().mark();
+            let ask = waiting.ask(ask);
+            let answer = self.backend().acquire_blocking(&key.full, ask);
+            let timeout = match waiting.step(&key, answer) {
+                Step::Taken(fence) => {
+                    return Ok(self.granted(key, ask, fence, policy, &waiting, Mode::Blocking));
+                }
+                Step::Done(done) => return done,
+                Step::Wait(timeout) => timeout,
+            };
+            if let Err(error) = self.backend().wait_blocking(&key.full, mark, timeout) {
+                return Err(Busy::unavailable(key.logical().into(), error));
+            }
+        }
     }
 
-    fn answer(
+    fn granted(
         &self,
         key: LockKey,
-        token: Token,
-        answer: Result<Acquire, Error>,
+        ask: Ask,
+        fence: Option<u64>,
+        policy: &Policy,
+        waiting: &Waiting,
         mode: Mode,
-    ) -> Result<LockGuard, Busy> {
-        match answer {
-            Ok(Acquire::Taken) => Ok(LockGuard::new(self.clone(), key, token, mode)),
+    ) -> Granted {
+        let taken_at = waiting.last_ask;
+        let lease = Lease::new(key, fence, taken_at + Duration::from_millis(ask.ttl_ms));
+        let watchdog = policy.renew.then(|| {
+            Renewal {
+                debouncer: self.clone(),
+                lease: lease.clone(),
+                token: ask.token,
+                ttl_ms: ask.ttl_ms,
+                stop_at: policy.max_hold.map(|max_hold| taken_at + max_hold),
+            }
+            .start(mode)
+        });
+        Granted::Lock(LockGuard::new(
+            self.clone(),
+            lease,
+            ask.token,
+            mode,
+            watchdog.flatten(),
+        ))
+    }
+}
+
+/// What a lock request asks for beyond the lease (the attribute's policy
+/// arguments).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Policy {
+    pub(crate) ttl: Duration,
+    pub(crate) wait: Option<Duration>,
+    pub(crate) renew: bool,
+    pub(crate) max_hold: Option<Duration>,
+    pub(crate) fence: bool,
+    pub(crate) replay: bool,
+}
+
+impl Policy {
+    /// The first request, or the configuration error that stops it.
+    fn start(&self, key: &LockKey) -> Result<(Ask, Waiting), Busy> {
+        self.check()
+            .map(|ask| (ask, Waiting::new(self.wait)))
+            .map_err(|error| Busy::unavailable(key.logical().into(), error))
+    }
+
+    fn check(&self) -> Result<Ask, Error> {
+        let ttl_ms = backend::lease_ms(self.ttl)?;
+        if let Some(wait) = self.wait {
+            backend::millis(wait, "the wait")?;
+        }
+        if let Some(max_hold) = self.max_hold {
+            if !self.renew {
+                return Err(Error::config(
+                    "max_hold needs renew: without renewal the lease ends at ttl",
+                ));
+            }
+            if max_hold < self.ttl {
+                return Err(Error::config("max_hold must be at least the ttl"));
+            }
+        }
+        Ok(Ask {
+            token: Token::random(),
+            ttl_ms,
+            fence: self.fence,
+            replay: self.replay,
+            wait_ms: 0,
+        })
+    }
+}
+
+/// What an acquire gave.
+#[derive(Debug)]
+pub(crate) enum Granted {
+    Lock(LockGuard),
+    /// A stored result (`replay`), and the key it answers.
+    Stored(Vec<u8>, String),
+}
+
+/// What to do after one acquire's answer.
+enum Step {
+    Taken(Option<u64>),
+    Done(Result<Granted, Busy>),
+    Wait(Duration),
+}
+
+/// The first re-check of a waiter that got no wake-up; doubled up to
+/// [`MAX_BACKOFF`], with jitter.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A caller's wait for a held key: until when, and how long to sleep
+/// between two asks when no wake-up comes.
+#[derive(Debug)]
+struct Waiting {
+    deadline: Option<Instant>,
+    backoff: Duration,
+    /// When the last acquire was sent: a lease taken by it started no
+    /// earlier.
+    last_ask: Instant,
+}
+
+impl Waiting {
+    fn new(wait: Option<Duration>) -> Self {
+        let now = Instant::now();
+        Waiting {
+            deadline: wait.map(|wait| now + wait),
+            backoff: FIRST_BACKOFF,
+            last_ask: now,
+        }
+    }
+
+    /// The next acquire: it tells how long this caller still waits.
+    fn ask(&mut self, ask: Ask) -> Ask {
+        self.last_ask = Instant::now();
+        let wait_ms = self.deadline.map_or(0, |deadline| {
+            let left = deadline
+                .saturating_duration_since(self.last_ask)
+                .as_millis();
+            u64::try_from(left).unwrap_or(u64::MAX).max(1)
+        });
+        Ask { wait_ms, ..ask }
+    }
+
+    fn step(&mut self, key: &LockKey, answer: Result<Acquire, Error>) -> Step {
+        let (retry_after, cooling) = match answer {
+            Ok(Acquire::Taken { fence }) => return Step::Taken(fence),
+            Ok(Acquire::Stored(stored)) => {
+                return Step::Done(Ok(Granted::Stored(stored, key.logical().into())));
+            }
             Ok(Acquire::Held {
                 retry_after,
                 cooling,
-            }) => Err(Busy::held(key.logical().into(), retry_after, cooling)),
-            Err(error) => Err(Busy::unavailable(key.logical().into(), error)),
+            }) => (retry_after, cooling),
+            Err(error) => return Step::Done(Err(Busy::unavailable(key.logical().into(), error))),
+        };
+        let now = Instant::now();
+        match self.deadline {
+            Some(deadline) if deadline > now => {
+                // Woken by a release, or else by this back-off: never later
+                // than the holder's lease or our deadline.
+                let mut sleep = self.backoff.mul_f64(jitter());
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                if let Some(retry_after) = retry_after {
+                    sleep = sleep.min(retry_after + Duration::from_millis(1));
+                }
+                Step::Wait(sleep.min(deadline - now))
+            }
+            _ => Step::Done(Err(Busy::held(key.logical().into(), retry_after, cooling))),
+        }
+    }
+}
+
+/// A factor in [0.5, 1): waiters that missed the same wake-up spread out.
+fn jitter() -> f64 {
+    #[allow(clippy::cast_precision_loss, reason = "53 random bits")]
+    let unit = (crate::token::next_u64() >> 11) as f64 / (1_u64 << 53) as f64;
+    0.5 + unit / 2.0
+}
+
+/// A lock request: see [`Debouncer::lock`].
+#[derive(Debug, Clone)]
+#[must_use = "a lock request does nothing until `acquire` is called"]
+pub struct LockRequest<'a> {
+    debouncer: &'a Debouncer,
+    key: &'a str,
+    policy: Policy,
+}
+
+impl LockRequest<'_> {
+    /// Waits up to `wait` for the holder to finish instead of giving up at
+    /// once: the release wakes the waiter (a back-off covers a missed
+    /// wake-up), and the caller never gets the lock without holding it.
+    /// Dropping the future stops the wait.
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.policy.wait = Some(wait);
+        self
+    }
+
+    /// Renews the lease every ttl/3 while the guard lives, with a
+    /// compare-and-extend script that never extends a lock that is no
+    /// longer ours; see [`Lease::is_lost`].
+    pub fn renew(mut self) -> Self {
+        self.policy.renew = true;
+        self
+    }
+
+    /// With [`renew`](Self::renew): stops renewing after `max_hold` (at
+    /// least the ttl), so a stuck holder cannot keep the key forever.
+    pub fn max_hold(mut self, max_hold: Duration) -> Self {
+        self.policy.max_hold = Some(max_hold);
+        self
+    }
+
+    /// Hands out a fencing token with the lock: [`Lease::fence`].
+    pub fn fence(mut self) -> Self {
+        self.policy.fence = true;
+        self
+    }
+
+    fn lock_key(&self) -> Result<LockKey, Busy> {
+        self.debouncer
+            .key(format_args!("{}", self.key))
+            .map_err(|e| Busy::unavailable(self.key.into(), e))
+    }
+
+    /// Takes the lock.
+    ///
+    /// # Errors
+    ///
+    /// A [`Busy`]: held by another caller (after the wait, if any), in a
+    /// cooldown, or the backend failed (also for an invalid setting).
+    pub async fn acquire(self) -> Result<LockGuard, Busy> {
+        let key = self.lock_key()?;
+        match self.debouncer.acquire(key, &self.policy).await? {
+            Granted::Lock(guard) => Ok(guard),
+            Granted::Stored(..) => unreachable_stored(self.key),
+        }
+    }
+
+    /// The blocking form of [`acquire`](Self::acquire).
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](Self::acquire).
+    pub fn acquire_blocking(self) -> Result<LockGuard, Busy> {
+        let key = self.lock_key()?;
+        match self.debouncer.acquire_blocking(key, &self.policy)? {
+            Granted::Lock(guard) => Ok(guard),
+            Granted::Stored(..) => unreachable_stored(self.key),
+        }
+    }
+
+    /// Takes the lock, or answers with the result a previous holder stored
+    /// with [`LockGuard::complete`] (`replay`). With [`wait`](Self::wait), a
+    /// caller that finds the key held waits and then gets the first call's
+    /// result: many callers, one execution.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](Self::acquire), and [`Error::Replay`] (in the `Busy`)
+    /// when the stored result is not a `T`.
+    #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+    pub async fn acquire_or_replay<T: serde::de::DeserializeOwned>(
+        mut self,
+    ) -> Result<Acquired<T>, Busy> {
+        self.policy.replay = true;
+        let key = self.lock_key()?;
+        let granted = self.debouncer.acquire(key, &self.policy).await?;
+        Acquired::from_granted(granted)
+    }
+
+    /// The blocking form of [`acquire_or_replay`](Self::acquire_or_replay).
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire_or_replay`](Self::acquire_or_replay).
+    #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+    pub fn acquire_or_replay_blocking<T: serde::de::DeserializeOwned>(
+        mut self,
+    ) -> Result<Acquired<T>, Busy> {
+        self.policy.replay = true;
+        let key = self.lock_key()?;
+        let granted = self.debouncer.acquire_blocking(key, &self.policy)?;
+        Acquired::from_granted(granted)
+    }
+}
+
+/// Without `replay` no stored result is asked for, so none comes back; if
+/// a backend broke that promise, the call is turned away, not run.
+fn unreachable_stored(key: &str) -> Result<LockGuard, Busy> {
+    Err(Busy::unavailable(
+        key.into(),
+        Error::config("a stored result came back for a request without replay"),
+    ))
+}
+
+/// What [`LockRequest::acquire_or_replay`] gives: the lock, or the stored
+/// result of a call that already finished.
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+#[derive(Debug)]
+#[non_exhaustive]
+#[must_use = "dropping a `Locked` releases the lock at once"]
+pub enum Acquired<T> {
+    /// The lock is ours: run, then [`LockGuard::complete`].
+    Locked(LockGuard),
+    /// A previous call's stored result.
+    Replayed(T),
+}
+
+#[cfg(feature = "serde")]
+impl<T: serde::de::DeserializeOwned> Acquired<T> {
+    fn from_granted(granted: Granted) -> Result<Self, Busy> {
+        match granted {
+            Granted::Lock(guard) => Ok(Acquired::Locked(guard)),
+            Granted::Stored(stored, key) => crate::replay::decode(&stored)
+                .map(Acquired::Replayed)
+                .map_err(|error| Busy::unavailable(key, error)),
         }
     }
 }

@@ -55,6 +55,16 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A stored result (`replay`) cannot be read as the function's output
+    /// type, or an output cannot be stored: typically the return type
+    /// changed in a deploy while results of the old type were stored.
+    #[error("the stored result cannot be used as `{expected}`: {detail}")]
+    Replay {
+        /// The type the caller asked for.
+        expected: &'static str,
+        /// What did not match.
+        detail: String,
+    },
     /// `#[debounce]` without `using = ...` ran before [`install`](crate::install).
     #[error(
         "no Debouncer is installed: call redis_debounce::install(..) at start-up, or pass `using = ...` to #[debounce]"

@@ -4,8 +4,8 @@ use std::fmt;
 
 use std::time::Duration;
 
-use crate::backend::{Finish, Mode, lease_ms};
-use crate::debouncer::LockKey;
+use crate::backend::{Finish, Mode, millis};
+use crate::lease::{Lease, Watchdog};
 use crate::token::Token;
 use crate::{Debouncer, Error};
 
@@ -37,28 +37,38 @@ use crate::{Debouncer, Error};
 #[must_use = "dropping the guard releases the lock at once"]
 pub struct LockGuard {
     debouncer: Debouncer,
-    key: LockKey,
+    lease: Lease,
     token: Token,
     mode: Mode,
+    /// Renews the lease while the guard lives (`renew`).
+    watchdog: Option<Watchdog>,
     released: bool,
 }
 
 impl fmt::Debug for LockGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockGuard")
-            .field("key", &self.key.full)
+            .field("key", &self.lease.full_key())
             .field("token", &self.token)
+            .field("renewed", &self.watchdog.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl LockGuard {
-    pub(crate) fn new(debouncer: Debouncer, key: LockKey, token: Token, mode: Mode) -> Self {
+    pub(crate) fn new(
+        debouncer: Debouncer,
+        lease: Lease,
+        token: Token,
+        mode: Mode,
+        watchdog: Option<Watchdog>,
+    ) -> Self {
         LockGuard {
             debouncer,
-            key,
+            lease,
             token,
             mode,
+            watchdog,
             released: false,
         }
     }
@@ -66,7 +76,13 @@ impl LockGuard {
     /// The key, without the Redis prefix.
     #[must_use]
     pub fn key(&self) -> &str {
-        self.key.logical()
+        self.lease.key()
+    }
+
+    /// The lock's [`Lease`]: its fencing token and whether it is still ours.
+    #[must_use]
+    pub fn lease(&self) -> &Lease {
+        &self.lease
     }
 
     /// Releases the lock and waits for the answer (cancelling the wait still
@@ -78,7 +94,7 @@ impl LockGuard {
     ///
     /// The backend's [`Error`]; the lease then expires by itself.
     pub async fn release(self) -> Result<bool, Error> {
-        self.finish(Finish::Release).await
+        self.finish(Finish::RELEASE).await
     }
 
     /// The blocking form of [`release`](Self::release).
@@ -87,7 +103,7 @@ impl LockGuard {
     ///
     /// The backend's [`Error`]; the lease then expires by itself.
     pub fn release_blocking(self) -> Result<bool, Error> {
-        self.finish_blocking(Finish::Release)
+        self.finish_blocking(Finish::RELEASE)
     }
 
     /// Keeps the key taken for `window` after a successful run ("at most
@@ -115,8 +131,12 @@ impl LockGuard {
     /// # }
     /// ```
     pub async fn cool_down(self, window: Duration) -> Result<bool, Error> {
-        let ms = lease_ms(window)?;
-        self.finish(Finish::Cooldown(ms)).await
+        let cooldown_ms = Some(millis(window, "the cooldown")?);
+        self.finish(Finish {
+            cooldown_ms,
+            store: None,
+        })
+        .await
     }
 
     /// The blocking form of [`cool_down`](Self::cool_down).
@@ -125,15 +145,89 @@ impl LockGuard {
     ///
     /// As [`cool_down`](Self::cool_down).
     pub fn cool_down_blocking(self, window: Duration) -> Result<bool, Error> {
-        let ms = lease_ms(window)?;
-        self.finish_blocking(Finish::Cooldown(ms))
+        let cooldown_ms = Some(millis(window, "the cooldown")?);
+        self.finish_blocking(Finish {
+            cooldown_ms,
+            store: None,
+        })
+    }
+
+    /// Stores `value` for `window` as the answer to later calls on this
+    /// key (`replay`), then releases the lock, in one atomic step: a caller
+    /// either finds the key held or finds the result, never neither.
+    /// [`LockRequest::acquire_or_replay`](crate::LockRequest::acquire_or_replay)
+    /// reads it back. `true` when the lock was still ours; `false` when the
+    /// lease had run out, and nothing was stored.
+    ///
+    /// # Errors
+    ///
+    /// The backend's [`Error`], [`Error::Replay`] when `value` cannot be
+    /// serialised, or [`Error::Config`] for a zero window.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redis_debounce::{Acquired, Debouncer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let debouncer = Debouncer::memory();
+    /// let request = || debouncer.lock("charge:9", Duration::from_secs(10)).acquire_or_replay::<String>();
+    /// let Acquired::Locked(guard) = request().await.unwrap() else { unreachable!() };
+    /// guard.complete(&"receipt 1".to_string(), Duration::from_secs(60)).await.unwrap();
+    /// let Acquired::Replayed(receipt) = request().await.unwrap() else { unreachable!() };
+    /// assert_eq!(receipt, "receipt 1");
+    /// # }
+    /// ```
+    #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+    pub async fn complete<T: serde::Serialize + ?Sized>(
+        self,
+        value: &T,
+        window: Duration,
+    ) -> Result<bool, Error> {
+        let finish = Self::completion(value, window)?;
+        self.finish(finish).await
+    }
+
+    /// The blocking form of [`complete`](Self::complete).
+    ///
+    /// # Errors
+    ///
+    /// As [`complete`](Self::complete).
+    #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+    pub fn complete_blocking<T: serde::Serialize + ?Sized>(
+        self,
+        value: &T,
+        window: Duration,
+    ) -> Result<bool, Error> {
+        let finish = Self::completion(value, window)?;
+        self.finish_blocking(finish)
+    }
+
+    #[cfg(feature = "serde")]
+    fn completion<T: serde::Serialize + ?Sized>(
+        value: &T,
+        window: Duration,
+    ) -> Result<Finish, Error> {
+        let window_ms = millis(window, "the replay window")?;
+        Ok(Finish {
+            cooldown_ms: None,
+            store: Some((crate::replay::encode(value)?, window_ms)),
+        })
+    }
+
+    /// Stops renewal and marks the lease over, before the lock is given up.
+    fn end(&mut self) {
+        self.watchdog = None;
+        self.lease.mark_lost();
     }
 
     async fn finish(mut self, finish: Finish) -> Result<bool, Error> {
+        self.end();
         let answer = self
             .debouncer
             .backend()
-            .finish(&self.key.full, self.token, finish)
+            .finish(self.lease.full_key(), self.token, finish)
             .await;
         // Only now: a future dropped mid-flight leaves the guard
         // unreleased, so its drop still frees the lock (redis-py #3847).
@@ -142,10 +236,11 @@ impl LockGuard {
     }
 
     fn finish_blocking(mut self, finish: Finish) -> Result<bool, Error> {
-        let answer = self
-            .debouncer
-            .backend()
-            .finish_blocking(&self.key.full, self.token, finish);
+        self.end();
+        let answer =
+            self.debouncer
+                .backend()
+                .finish_blocking(self.lease.full_key(), self.token, finish);
         self.released = true;
         answer
     }
@@ -153,21 +248,28 @@ impl LockGuard {
     /// Gives the lock up off the caller's path, as a drop does, but with
     /// the given finish (the expansion's cooldown after success).
     pub(crate) fn finish_detached(mut self, finish: Finish) {
+        self.end();
         self.released = true;
-        let key = std::mem::take(&mut self.key.full);
-        self.debouncer
-            .backend()
-            .finish_detached(key, self.token, self.mode, finish);
+        self.debouncer.backend().finish_detached(
+            self.lease.full_key(),
+            self.token,
+            self.mode,
+            finish,
+        );
     }
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
         if !self.released {
-            let key = std::mem::take(&mut self.key.full);
-            self.debouncer
-                .backend()
-                .finish_detached(key, self.token, self.mode, Finish::Release);
+            self.end();
+            self.released = true;
+            self.debouncer.backend().finish_detached(
+                self.lease.full_key(),
+                self.token,
+                self.mode,
+                Finish::RELEASE,
+            );
         }
     }
 }

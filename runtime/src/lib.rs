@@ -54,6 +54,9 @@ mod debouncer;
 mod error;
 mod guard;
 mod install;
+mod lease;
+#[cfg(feature = "serde")]
+mod replay;
 mod token;
 
 #[doc(hidden)]
@@ -61,10 +64,13 @@ mod token;
 pub mod __private;
 
 pub use crate::busy::{Busy, BusyReason};
-pub use crate::debouncer::{Builder, Debouncer};
+#[cfg(feature = "serde")]
+pub use crate::debouncer::Acquired;
+pub use crate::debouncer::{Builder, Debouncer, LockRequest};
 pub use crate::error::{BackendError, Error};
 pub use crate::guard::LockGuard;
 pub use crate::install::{install, installed};
+pub use crate::lease::{Lease, lease};
 
 #[doc = include_str!("debounce.md")]
 pub use redis_debounce_macros::debounce;

@@ -3,9 +3,10 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::backend::Finish;
-use crate::debouncer::LockKey;
+use crate::debouncer::{Granted, LockKey, Policy};
 use crate::{Busy, Debouncer, Error, LockGuard};
 
 /// What to do when the backend fails.
@@ -17,23 +18,52 @@ pub enum OnError {
     Allow,
 }
 
+/// The attribute's arguments, checked at compile time, in milliseconds
+/// (0: not set).
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The lease.
+    pub ttl_ms: u64,
+    /// `wait`.
+    pub wait_ms: u64,
+    /// `renew`.
+    pub renew: bool,
+    /// `max_hold`.
+    pub max_hold_ms: u64,
+    /// `fence`.
+    pub fence: bool,
+    /// `replay`.
+    pub replay: bool,
+    /// `on_error`.
+    pub on_error: OnError,
+}
+
+impl Options {
+    fn policy(&self) -> Policy {
+        let duration = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+        Policy {
+            ttl: Duration::from_millis(self.ttl_ms),
+            wait: duration(self.wait_ms),
+            renew: self.renew,
+            max_hold: duration(self.max_hold_ms),
+            fence: self.fence,
+            replay: self.replay,
+        }
+    }
+}
+
 /// One debounced call between its key and its lock.
 #[derive(Debug)]
 pub struct Call {
     state: Result<(Debouncer, LockKey), Busy>,
-    ttl_ms: u64,
+    policy: Policy,
     on_error: OnError,
 }
 
 #[must_use]
 /// Resolves the `Debouncer` and renders the key, before anything awaits (a
 /// `fmt::Arguments` held across an await would make the future `!Send`).
-pub fn call(
-    using: Option<&Debouncer>,
-    key: fmt::Arguments<'_>,
-    ttl_ms: u64,
-    on_error: OnError,
-) -> Call {
+pub fn call(using: Option<&Debouncer>, key: fmt::Arguments<'_>, options: Options) -> Call {
     let debouncer = match using {
         Some(debouncer) => Some(debouncer.clone()),
         None => crate::installed(),
@@ -47,8 +77,8 @@ pub fn call(
     };
     Call {
         state,
-        ttl_ms,
-        on_error,
+        policy: options.policy(),
+        on_error: options.on_error,
     }
 }
 
@@ -59,18 +89,29 @@ fn render(key: fmt::Arguments<'_>) -> String {
     out
 }
 
+/// How a debounced call starts.
+#[derive(Debug)]
+pub enum Start<R> {
+    /// Run the body: locked, or unlocked with `None` (`on_error = "allow"`
+    /// after a backend failure).
+    Run(Option<LockGuard>),
+    /// Return this stored result of an earlier call (`replay`).
+    Replayed(R),
+}
+
 impl Call {
-    /// `Ok(Some(guard))` to run locked, `Ok(None)` to run unlocked
-    /// (`on_error = "allow"` after a backend failure), `Err(busy)` to return
-    /// the busy value.
+    /// Takes the lock (waits, replays, ... as the options say).
     ///
     /// # Errors
     ///
     /// The `Busy` that becomes the function's busy value.
-    pub async fn acquire(self) -> Result<Option<LockGuard>, Busy> {
+    pub async fn acquire<R>(
+        self,
+        decode: impl FnOnce(&[u8]) -> Result<R, Error>,
+    ) -> Result<Start<R>, Busy> {
         let (debouncer, key) = self.state?;
-        let answer = debouncer.lock(key, Ok(self.ttl_ms)).await;
-        decide(answer, self.on_error)
+        let granted = debouncer.acquire(key, &self.policy).await;
+        decide(granted, decode, self.on_error)
     }
 
     /// The blocking form of [`acquire`](Self::acquire), for sync fns.
@@ -78,36 +119,84 @@ impl Call {
     /// # Errors
     ///
     /// The `Busy` that becomes the function's busy value.
-    pub fn acquire_blocking(self) -> Result<Option<LockGuard>, Busy> {
+    pub fn acquire_blocking<R>(
+        self,
+        decode: impl FnOnce(&[u8]) -> Result<R, Error>,
+    ) -> Result<Start<R>, Busy> {
         let (debouncer, key) = self.state?;
-        let answer = debouncer.lock_blocking(key, Ok(self.ttl_ms));
-        decide(answer, self.on_error)
+        let granted = debouncer.acquire_blocking(key, &self.policy);
+        decide(granted, decode, self.on_error)
     }
 }
 
-fn decide(answer: Result<LockGuard, Busy>, on_error: OnError) -> Result<Option<LockGuard>, Busy> {
-    match answer {
-        Ok(guard) => Ok(Some(guard)),
-        Err(busy) => match (on_error, busy.error()) {
-            (OnError::Allow, Some(error)) => {
-                tracing::warn!(key = busy.key(), %error, "redis-debounce: backend failed; running without the lock (on_error = \"allow\")");
-                Ok(None)
-            }
-            _ => Err(busy),
+/// The `decode` of a call without `replay`: never called, as no stored
+/// result is asked for.
+///
+/// # Errors
+///
+/// Always a configuration error.
+pub fn no_replay<R>(_: &[u8]) -> Result<R, Error> {
+    Err(Error::config(
+        "a stored result came back for a call without replay",
+    ))
+}
+
+fn decide<R>(
+    granted: Result<Granted, Busy>,
+    decode: impl FnOnce(&[u8]) -> Result<R, Error>,
+    on_error: OnError,
+) -> Result<Start<R>, Busy> {
+    let busy = match granted {
+        Ok(Granted::Lock(guard)) => return Ok(Start::Run(Some(guard))),
+        Ok(Granted::Stored(stored, key)) => match decode(&stored) {
+            Ok(value) => return Ok(Start::Replayed(value)),
+            // Not subject to `on_error`: the call did run already, so
+            // running the body again would be the duplicate.
+            Err(error) => return Err(Busy::unavailable(key, error)),
         },
+        Err(busy) => busy,
+    };
+    match (on_error, busy.error()) {
+        (OnError::Allow, Some(error)) => {
+            tracing::warn!(key = busy.key(), %error, "redis-debounce: backend failed; running without the lock (on_error = \"allow\")");
+            Ok(Start::Run(None))
+        }
+        _ => Err(busy),
     }
 }
 
-/// After the body: with a cooldown and a successful outcome the key stays
-/// taken for the window; otherwise it is released. Neither waits for Redis.
-pub fn finish(guard: Option<LockGuard>, succeeded: bool, cooldown_ms: u64) {
-    if let Some(guard) = guard {
-        if succeeded {
-            guard.finish_detached(Finish::Cooldown(cooldown_ms));
-        } else {
-            drop(guard);
-        }
-    }
+/// After the body: with a successful outcome and a cooldown, the key stays
+/// taken for the window; a `stored` result is kept for `replay_ms`;
+/// otherwise the lock is released. None of this waits for Redis.
+pub fn finish(
+    guard: Option<LockGuard>,
+    succeeded: bool,
+    cooldown_ms: u64,
+    replay_ms: u64,
+    stored: Option<Vec<u8>>,
+) {
+    let Some(guard) = guard else {
+        return;
+    };
+    let finish = Finish {
+        cooldown_ms: (succeeded && cooldown_ms > 0).then_some(cooldown_ms),
+        store: stored
+            .filter(|_| replay_ms > 0)
+            .map(|stored| (stored, replay_ms)),
+    };
+    guard.finish_detached(finish);
+}
+
+/// The lease of `guard` as the current one while the async body runs.
+pub fn scope<F: Future>(guard: &Option<LockGuard>, body: F) -> impl Future<Output = F::Output> {
+    crate::lease::scope(guard.as_ref().map(|guard| guard.lease().clone()), body)
+}
+
+/// The lease of `guard` as the current one until the value is dropped
+/// (sync bodies).
+#[must_use]
+pub fn enter(guard: &Option<LockGuard>) -> crate::lease::Entered {
+    crate::lease::enter(guard.as_ref().map(|guard| guard.lease().clone()))
 }
 
 /// Whether the body succeeded, for `cooldown`: `Ok` for a `Result`
@@ -205,4 +294,74 @@ impl<T: AsDebouncer + ?Sized> AsDebouncer for Box<T> {
 /// `using = ...` as the expansion passes it to [`call`].
 pub fn using<D: AsDebouncer + ?Sized>(debouncer: &D) -> Option<&Debouncer> {
     Some(debouncer.as_debouncer())
+}
+
+/// A value `replay` can store and read back.
+#[diagnostic::on_unimplemented(
+    message = "`replay` cannot store a `{Self}`",
+    label = "not storable for replay",
+    note = "`replay` needs the `serde` feature of redis-debounce and an output that implements `serde::Serialize` and `serde::de::DeserializeOwned` (for a `Result`, its `Ok` type; with `replay_errors`, the whole `Result`)"
+)]
+pub trait Replayable: Sized {
+    /// The stored form.
+    ///
+    /// # Errors
+    ///
+    /// When the value cannot be serialised.
+    fn store(&self) -> Result<Vec<u8>, Error>;
+
+    /// Back from the stored form.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Replay`] when the stored value is not a `Self`.
+    fn load(stored: &[u8]) -> Result<Self, Error>;
+}
+
+#[cfg(feature = "serde")]
+impl<T: serde::Serialize + serde::de::DeserializeOwned> Replayable for T {
+    fn store(&self) -> Result<Vec<u8>, Error> {
+        crate::replay::encode(self)
+    }
+
+    fn load(stored: &[u8]) -> Result<Self, Error> {
+        crate::replay::decode(stored)
+    }
+}
+
+/// The stored form of a whole value; `None` (and a warning) when it cannot
+/// be serialised: the call's result then is not stored.
+#[must_use]
+pub fn encode<R: Replayable>(value: &R) -> Option<Vec<u8>> {
+    match value.store() {
+        Ok(stored) => Some(stored),
+        Err(error) => {
+            tracing::warn!(%error, "redis-debounce: the result cannot be stored for replay");
+            None
+        }
+    }
+}
+
+/// The stored form of an `Ok` value; `None` for an `Err`.
+#[must_use]
+pub fn encode_ok<T: Replayable, E>(value: &Result<T, E>) -> Option<Vec<u8>> {
+    value.as_ref().ok().and_then(encode)
+}
+
+/// A whole stored value.
+///
+/// # Errors
+///
+/// [`Error::Replay`] when the stored value is not an `R`.
+pub fn decode<R: Replayable>(stored: &[u8]) -> Result<R, Error> {
+    R::load(stored)
+}
+
+/// A stored `Ok` value.
+///
+/// # Errors
+///
+/// [`Error::Replay`] when the stored value is not a `T`.
+pub fn decode_ok<T: Replayable, E>(stored: &[u8]) -> Result<Result<T, E>, Error> {
+    T::load(stored).map(Ok)
 }

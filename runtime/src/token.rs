@@ -18,7 +18,7 @@ thread_local! {
 }
 
 /// wyrand: a fast generator with a 2^64 period that passes `BigCrush`.
-fn next_u64() -> u64 {
+pub(crate) fn next_u64() -> u64 {
     STATE.with(|state| {
         let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
         state.set(s);

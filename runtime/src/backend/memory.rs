@@ -1,13 +1,16 @@
 //! The in-process backend: the same semantics as Redis (leases expire, only
-//! the owner's token releases) for the quick start and for users' unit tests.
+//! the owner's token releases or extends; cooldowns, stored results,
+//! fencing tokens and wake-ups) for the quick start and for users' unit
+//! tests.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Acquire, Finish};
+use super::{Acquire, Ask, Finish};
 use crate::token::Token;
 
 /// How many inserts between two sweeps of expired entries.
@@ -16,12 +19,22 @@ const SWEEP_EVERY: u32 = 1024;
 #[derive(Debug, Default)]
 pub(crate) struct MemoryBackend {
     state: Mutex<State>,
+    /// Wakes async waiters on every release.
+    released: Notify,
+    /// Wakes blocking waiters on every release.
+    released_blocking: Condvar,
 }
 
 #[derive(Debug, Default)]
 struct State {
     locks: HashMap<Box<str>, Entry>,
+    /// Stored results (`replay`), by lock key.
+    results: HashMap<Box<str>, (Vec<u8>, Instant)>,
+    /// Fencing counters, by lock key; like Redis's, they never expire.
+    fences: HashMap<Box<str>, u64>,
     inserts_since_sweep: u32,
+    /// How many releases so far: a waiter's mark.
+    releases: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -31,45 +44,69 @@ struct Entry {
     expires: Instant,
 }
 
+impl State {
+    fn sweep(&mut self, now: Instant) {
+        self.inserts_since_sweep += 1;
+        if self.inserts_since_sweep >= SWEEP_EVERY {
+            self.inserts_since_sweep = 0;
+            self.locks.retain(|_, entry| entry.expires > now);
+            self.results.retain(|_, (_, expires)| *expires > now);
+        }
+    }
+}
+
 impl MemoryBackend {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic cannot leave the map half-written: every critical section is
-        // a single map operation, so a poisoned lock is still consistent.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic cannot leave the maps half-written: every critical section
+        // is a few map operations that do not panic, so a poisoned lock is
+        // still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn acquire(&self, key: &str, token: Token, ttl_ms: u64) -> Acquire {
+    pub(crate) fn acquire(&self, key: &str, ask: Ask) -> Acquire {
         let now = Instant::now();
-        let expires = now + Duration::from_millis(ttl_ms);
+        let expires = now + Duration::from_millis(ask.ttl_ms);
         let mut state = self.state();
-        if let Some(entry) = state.locks.get_mut(key) {
-            if entry.expires > now {
+        if ask.replay
+            && let Some((stored, until)) = state.results.get(key)
+            && *until > now
+        {
+            return Acquire::Stored(stored.clone());
+        }
+        let entry = Entry {
+            owner: Some(ask.token),
+            expires,
+        };
+        if let Some(held) = state.locks.get_mut(key) {
+            if held.expires > now {
                 return Acquire::Held {
-                    retry_after: Some(entry.expires - now),
-                    cooling: entry.owner.is_none(),
+                    retry_after: Some(held.expires - now),
+                    cooling: held.owner.is_none(),
                 };
             }
-            *entry = Entry {
-                owner: Some(token),
-                expires,
-            };
-            return Acquire::Taken;
+            *held = entry;
+        } else {
+            state.sweep(now);
+            state.locks.insert(key.into(), entry);
         }
-        state.inserts_since_sweep += 1;
-        if state.inserts_since_sweep >= SWEEP_EVERY {
-            state.inserts_since_sweep = 0;
-            state.locks.retain(|_, entry| entry.expires > now);
+        let fence = ask.fence.then(|| {
+            let counter = state.fences.entry(key.into()).or_insert(0);
+            *counter += 1;
+            *counter
+        });
+        Acquire::Taken { fence }
+    }
+
+    pub(crate) fn extend(&self, key: &str, token: Token, ttl_ms: u64) -> bool {
+        let now = Instant::now();
+        let mut state = self.state();
+        match state.locks.get_mut(key) {
+            Some(entry) if entry.owner == Some(token) && entry.expires > now => {
+                entry.expires = now + Duration::from_millis(ttl_ms);
+                true
+            }
+            _ => false,
         }
-        state.locks.insert(
-            key.into(),
-            Entry {
-                owner: Some(token),
-                expires,
-            },
-        );
-        Acquire::Taken
     }
 
     pub(crate) fn finish(&self, key: &str, token: Token, finish: Finish) -> bool {
@@ -86,17 +123,48 @@ impl MemoryBackend {
             state.locks.remove(key);
             return false;
         }
-        match finish {
-            Finish::Release => {
+        match finish.cooldown_ms {
+            None => {
                 state.locks.remove(key);
             }
-            Finish::Cooldown(ms) => {
+            Some(ms) => {
                 *entry = Entry {
                     owner: None,
                     expires: now + Duration::from_millis(ms),
                 };
             }
         }
+        if let Some((payload, ms)) = finish.store {
+            state
+                .results
+                .insert(key.into(), (payload, now + Duration::from_millis(ms)));
+        }
+        state.releases += 1;
+        drop(state);
+        self.released.notify_waiters();
+        self.released_blocking.notify_all();
         true
+    }
+
+    pub(crate) fn mark(&self) -> u64 {
+        self.state().releases
+    }
+
+    /// Returns after a release since `mark`, or after `timeout`.
+    pub(crate) async fn wait(&self, mark: u64, timeout: Duration) {
+        let mut released = std::pin::pin!(self.released.notified());
+        // Registered before the check: a release in between still wakes us.
+        released.as_mut().enable();
+        if self.state().releases != mark {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, released).await;
+    }
+
+    pub(crate) fn wait_blocking(&self, mark: u64, timeout: Duration) {
+        let state = self.state();
+        let _ = self
+            .released_blocking
+            .wait_timeout_while(state, timeout, |state| state.releases == mark);
     }
 }

@@ -8,26 +8,50 @@ use crate::token::Token;
 pub(crate) mod memory;
 pub(crate) mod redis;
 
+/// One acquire request: who asks, for how long, and what else it wants.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ask {
+    pub(crate) token: Token,
+    pub(crate) ttl_ms: u64,
+    /// Hand out the next fencing token with the lock.
+    pub(crate) fence: bool,
+    /// Answer with a stored result when there is one.
+    pub(crate) replay: bool,
+    /// How long this caller is prepared to wait (0: not at all), so that a
+    /// release knows to wake it.
+    pub(crate) wait_ms: u64,
+}
+
 /// The answer to an acquire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Acquire {
-    /// The lock is ours.
-    Taken,
+    /// The lock is ours, with its fencing token when one was asked for.
+    Taken { fence: Option<u64> },
     /// Another holder has it (or, `cooling`, a finished call's cooldown),
     /// for this long when the backend knows.
     Held {
         retry_after: Option<Duration>,
         cooling: bool,
     },
+    /// A finished call's stored result (`replay`).
+    Stored(Vec<u8>),
 }
 
 /// How a holder gives its lock up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Finish {
-    /// Delete it: the key is free at once.
-    Release,
-    /// Keep the key taken, owned by nobody, for this many milliseconds.
-    Cooldown(u64),
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Finish {
+    /// Keep the key taken, owned by nobody, for this many milliseconds;
+    /// `None` frees it at once.
+    pub(crate) cooldown_ms: Option<u64>,
+    /// Store this result for this many milliseconds (`replay`).
+    pub(crate) store: Option<(Vec<u8>, u64)>,
+}
+
+impl Finish {
+    pub(crate) const RELEASE: Finish = Finish {
+        cooldown_ms: None,
+        store: None,
+    };
 }
 
 /// How a guard was taken, which decides how it releases when dropped.
@@ -50,27 +74,76 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
-    pub(crate) async fn acquire(
-        &self,
-        key: &str,
-        token: Token,
-        ttl_ms: u64,
-    ) -> Result<Acquire, Error> {
+    pub(crate) async fn acquire(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
         match self {
-            Backend::Redis(redis) => redis.acquire(key, token, ttl_ms).await,
-            Backend::Memory(memory) => Ok(memory.acquire(key, token, ttl_ms)),
+            Backend::Redis(redis) => redis.acquire(key, ask).await,
+            Backend::Memory(memory) => Ok(memory.acquire(key, ask)),
         }
     }
 
-    pub(crate) fn acquire_blocking(
+    pub(crate) fn acquire_blocking(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
+        match self {
+            Backend::Redis(redis) => redis.acquire_blocking(key, ask),
+            Backend::Memory(memory) => Ok(memory.acquire(key, ask)),
+        }
+    }
+
+    /// A mark taken before an acquire: [`wait`](Self::wait) returns at once
+    /// if a release happened since (the in-process backend; Redis keeps
+    /// its wake-ups in a list, which needs no mark).
+    pub(crate) fn mark(&self) -> u64 {
+        match self {
+            Backend::Redis(_) => 0,
+            Backend::Memory(memory) => memory.mark(),
+        }
+    }
+
+    /// Waits up to `timeout` for a release of `key` (or any key, on the
+    /// in-process backend) since `mark`. Waking without one is harmless:
+    /// the caller asks again.
+    pub(crate) async fn wait(&self, key: &str, mark: u64, timeout: Duration) -> Result<(), Error> {
+        match self {
+            Backend::Redis(redis) => redis.wait(key, timeout).await,
+            Backend::Memory(memory) => {
+                memory.wait(mark, timeout).await;
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn wait_blocking(
+        &self,
+        key: &str,
+        mark: u64,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        match self {
+            Backend::Redis(redis) => redis.wait_blocking(key, timeout),
+            Backend::Memory(memory) => {
+                memory.wait_blocking(mark, timeout);
+                Ok(())
+            }
+        }
+    }
+
+    /// Extends `token`'s lease to `ttl_ms` from now: `true` when it was
+    /// still `token`'s.
+    pub(crate) async fn extend(&self, key: &str, token: Token, ttl_ms: u64) -> Result<bool, Error> {
+        match self {
+            Backend::Redis(redis) => redis.extend(key, token, ttl_ms).await,
+            Backend::Memory(memory) => Ok(memory.extend(key, token, ttl_ms)),
+        }
+    }
+
+    pub(crate) fn extend_blocking(
         &self,
         key: &str,
         token: Token,
         ttl_ms: u64,
-    ) -> Result<Acquire, Error> {
+    ) -> Result<bool, Error> {
         match self {
-            Backend::Redis(redis) => redis.acquire_blocking(key, token, ttl_ms),
-            Backend::Memory(memory) => Ok(memory.acquire(key, token, ttl_ms)),
+            Backend::Redis(redis) => redis.extend_blocking(key, token, ttl_ms),
+            Backend::Memory(memory) => Ok(memory.extend(key, token, ttl_ms)),
         }
     }
 
@@ -82,7 +155,7 @@ impl Backend {
         finish: Finish,
     ) -> Result<bool, Error> {
         match self {
-            Backend::Redis(redis) => redis.finish(key, token, finish).await,
+            Backend::Redis(redis) => redis.finish(key, token, &finish).await,
             Backend::Memory(memory) => Ok(memory.finish(key, token, finish)),
         }
     }
@@ -94,7 +167,7 @@ impl Backend {
         finish: Finish,
     ) -> Result<bool, Error> {
         match self {
-            Backend::Redis(redis) => redis.finish_blocking(key, token, finish),
+            Backend::Redis(redis) => redis.finish_blocking(key, token, &finish),
             Backend::Memory(memory) => Ok(memory.finish(key, token, finish)),
         }
     }
@@ -104,21 +177,27 @@ impl Backend {
     /// From async code the command is queued on the connection before this
     /// returns, so a later request from the same `Debouncer` is ordered
     /// after it.
-    pub(crate) fn finish_detached(&self, key: String, token: Token, mode: Mode, finish: Finish) {
+    pub(crate) fn finish_detached(&self, key: &str, token: Token, mode: Mode, finish: Finish) {
         match self {
-            Backend::Redis(redis) => redis.finish_detached(key, token, mode, finish),
+            Backend::Redis(redis) => redis.finish_detached(key, token, mode, &finish),
             Backend::Memory(memory) => {
-                memory.finish(&key, token, finish);
+                memory.finish(key, token, finish);
             }
         }
     }
 }
 
+/// A duration in whole milliseconds, at least one; zero is a configuration
+/// error (`what` names it).
+pub(crate) fn millis(duration: Duration, what: &str) -> Result<u64, Error> {
+    if duration.is_zero() {
+        return Err(Error::config(format!("{what} must be longer than zero")));
+    }
+    let ms = duration.as_millis().max(1);
+    u64::try_from(ms).map_err(|_| Error::config(format!("{what} is too long")))
+}
+
 /// A lease in whole milliseconds, at least one; zero is a configuration error.
 pub(crate) fn lease_ms(ttl: Duration) -> Result<u64, Error> {
-    if ttl.is_zero() {
-        return Err(Error::config("the lease (ttl) must be longer than zero"));
-    }
-    let ms = ttl.as_millis().max(1);
-    u64::try_from(ms).map_err(|_| Error::config("the lease (ttl) is too long"))
+    millis(ttl, "the lease (ttl)")
 }

@@ -7,38 +7,76 @@ use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
+use redis::aio::MultiplexedConnection;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd, FromRedisValue, Pipeline, Script, Value};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, FromRedisValue, Pipeline, RedisWrite, Script, Value,
+};
 
-use super::{Acquire, Finish, Mode};
+use super::{Acquire, Ask, Finish, Mode};
 use crate::Error;
 use crate::token::Token;
 
 const ACQUIRE_LUA: &str = include_str!("../scripts/acquire.lua");
-const RELEASE_LUA: &str = include_str!("../scripts/release.lua");
-const COOLDOWN_LUA: &str = include_str!("../scripts/cooldown.lua");
+const FINISH_LUA: &str = include_str!("../scripts/finish.lua");
+const EXTEND_LUA: &str = include_str!("../scripts/extend.lua");
 static ACQUIRE: LazyLock<Script> = LazyLock::new(|| Script::new(ACQUIRE_LUA));
-static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LUA));
-static COOLDOWN: LazyLock<Script> = LazyLock::new(|| Script::new(COOLDOWN_LUA));
+static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(FINISH_LUA));
+static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(EXTEND_LUA));
 
-/// The script call that gives a lock up.
-fn finish_cmd(key: &str, token: Token, finish: Finish) -> Cmd {
-    match finish {
-        Finish::Release => evalsha(&RELEASE, key, token, None),
-        Finish::Cooldown(ms) => evalsha(&COOLDOWN, key, token, Some(ms)),
+/// The keys that belong to one lock key, beside it in its hash slot.
+const SUFFIXES: [&str; 4] = [":fence", ":waiting", ":signal", ":result"];
+
+/// `EVALSHA <script> 5 <key> <key>:fence <key>:waiting <key>:signal <key>:result`:
+/// every script declares the same keys, written into the command's buffer
+/// (no string per key).
+fn evalsha(script: &Script, key: &str) -> Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(1 + SUFFIXES.len()).arg(key);
+    for suffix in SUFFIXES {
+        cmd.write_arg_fmt(format_args!("{key}{suffix}"));
     }
+    cmd
 }
 
-/// `EVALSHA <script> 1 <key> <token> [<ttl ms>]`.
-fn evalsha(script: &Script, key: &str, token: Token, ttl_ms: Option<u64>) -> Cmd {
+fn acquire_cmd(key: &str, ask: Ask) -> Cmd {
+    let flags = u8::from(ask.fence) | u8::from(ask.replay) << 1;
+    let mut cmd = evalsha(&ACQUIRE, key);
+    cmd.arg(ask.token.as_bytes())
+        .arg(ask.ttl_ms)
+        .arg(flags)
+        .arg(ask.wait_ms);
+    cmd
+}
+
+/// The script call that gives a lock up.
+fn finish_cmd(key: &str, token: Token, finish: &Finish) -> Cmd {
+    let mut cmd = evalsha(&FINISH, key);
+    cmd.arg(token.as_bytes())
+        .arg(finish.cooldown_ms.unwrap_or(0));
+    match &finish.store {
+        Some((payload, ms)) => cmd.arg(*ms).arg(payload.as_slice()),
+        None => cmd.arg(0).arg(""),
+    };
+    cmd
+}
+
+fn extend_cmd(key: &str, token: Token, ttl_ms: u64) -> Cmd {
     let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script.get_hash())
+    cmd.arg(EXTEND.get_hash())
         .arg(1)
         .arg(key)
-        .arg(token.as_bytes());
-    if let Some(ttl_ms) = ttl_ms {
-        cmd.arg(ttl_ms);
-    }
+        .arg(token.as_bytes())
+        .arg(ttl_ms);
+    cmd
+}
+
+/// `BLPOP <key>:signal <seconds>`: a waiter's sleep, cut short by a release.
+fn wait_cmd(key: &str, timeout: Duration) -> Cmd {
+    let mut cmd = redis::cmd("BLPOP");
+    cmd.write_arg_fmt(format_args!("{key}:signal"));
+    // Redis reads a decimal timeout in seconds; 0 would mean forever.
+    cmd.arg(format!("{:.3}", timeout.as_secs_f64().max(0.001)));
     cmd
 }
 
@@ -48,7 +86,7 @@ fn evalsha(script: &Script, key: &str, token: Token, ttl_ms: Option<u64>) -> Cmd
 /// request could overtake.
 fn load_scripts() -> Pipeline {
     let mut pipe = redis::pipe();
-    for lua in [ACQUIRE_LUA, RELEASE_LUA, COOLDOWN_LUA] {
+    for lua in [ACQUIRE_LUA, FINISH_LUA, EXTEND_LUA] {
         pipe.cmd("SCRIPT").arg("LOAD").arg(lua).ignore();
     }
     pipe
@@ -95,6 +133,9 @@ pub(crate) struct RedisBackend {
     /// driver task dies with that runtime, so another runtime gets its own.
     manager: Mutex<Option<(tokio::runtime::Id, ConnectionManager)>>,
     pool: Mutex<Vec<redis::Connection>>,
+    /// Idle connections for async waiters: a `BLPOP` holds its connection,
+    /// so it cannot share the multiplexed one.
+    waiters: Mutex<Vec<(tokio::runtime::Id, MultiplexedConnection)>>,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -148,6 +189,7 @@ impl RedisBackend {
             response_timeout,
             manager: Mutex::new(None),
             pool: Mutex::new(Vec::new()),
+            waiters: Mutex::new(Vec::new()),
         })
     }
 
@@ -200,32 +242,77 @@ impl RedisBackend {
         }
     }
 
-    pub(crate) async fn acquire(
-        &self,
-        key: &str,
-        token: Token,
-        ttl_ms: u64,
-    ) -> Result<Acquire, Error> {
-        let cmd = evalsha(&ACQUIRE, key, token, Some(ttl_ms));
+    pub(crate) async fn acquire(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
+        let cmd = acquire_cmd(key, ask);
         let value = self
             .run(key, |mut manager| async move {
                 eval_async::<Value>(&mut manager, &cmd).await
             })
             .await?;
-        decode_acquire(&value, key)
+        decode_acquire(value, key)
     }
 
     pub(crate) async fn finish(
         &self,
         key: &str,
         token: Token,
-        finish: Finish,
+        finish: &Finish,
     ) -> Result<bool, Error> {
         let cmd = finish_cmd(key, token, finish);
         self.run(key, |mut manager| async move {
             eval_async::<bool>(&mut manager, &cmd).await
         })
         .await
+    }
+
+    pub(crate) async fn extend(&self, key: &str, token: Token, ttl_ms: u64) -> Result<bool, Error> {
+        let cmd = extend_cmd(key, token, ttl_ms);
+        self.run(key, |mut manager| async move {
+            eval_async::<bool>(&mut manager, &cmd).await
+        })
+        .await
+    }
+
+    /// Sleeps on the key's wake-up list for up to `timeout`, on a
+    /// connection of its own.
+    pub(crate) async fn wait(&self, key: &str, timeout: Duration) -> Result<(), Error> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::config("async lock calls need a tokio runtime"))?
+            .id();
+        let pooled = {
+            let mut waiters = lock(&self.waiters);
+            let found = waiters.iter().position(|(id, _)| *id == runtime);
+            found.map(|at| waiters.swap_remove(at).1)
+        };
+        let budget = timeout + self.deadline();
+        let request = async {
+            let mut connection = if let Some(connection) = pooled {
+                connection
+            } else {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(None);
+                self.client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?
+            };
+            wait_cmd(key, timeout)
+                .query_async::<Value>(&mut connection)
+                .await?;
+            Ok(connection)
+        };
+        match tokio::time::timeout(budget, request).await {
+            Ok(Ok(connection)) => {
+                let mut waiters = lock(&self.waiters);
+                if waiters.len() < POOL_SIZE {
+                    waiters.push((runtime, connection));
+                }
+                Ok(())
+            }
+            Ok(Err(error)) => Err(self.error(error, key)),
+            // The connection may still be blocked: it is dropped, not reused.
+            Err(_) => Err(Error::Timeout { after: budget }),
+        }
     }
 
     /// Runs one request on a pooled blocking connection.
@@ -264,35 +351,52 @@ impl RedisBackend {
         Ok(connection)
     }
 
-    pub(crate) fn acquire_blocking(
-        &self,
-        key: &str,
-        token: Token,
-        ttl_ms: u64,
-    ) -> Result<Acquire, Error> {
-        let cmd = evalsha(&ACQUIRE, key, token, Some(ttl_ms));
+    pub(crate) fn acquire_blocking(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
+        let cmd = acquire_cmd(key, ask);
         let value =
             self.run_blocking(key, |connection| eval_blocking::<Value>(connection, &cmd))?;
-        decode_acquire(&value, key)
+        decode_acquire(value, key)
     }
 
     pub(crate) fn finish_blocking(
         &self,
         key: &str,
         token: Token,
-        finish: Finish,
+        finish: &Finish,
     ) -> Result<bool, Error> {
         let cmd = finish_cmd(key, token, finish);
         self.run_blocking(key, |connection| eval_blocking::<bool>(connection, &cmd))
     }
 
-    pub(crate) fn finish_detached(&self, key: String, token: Token, mode: Mode, finish: Finish) {
+    pub(crate) fn extend_blocking(
+        &self,
+        key: &str,
+        token: Token,
+        ttl_ms: u64,
+    ) -> Result<bool, Error> {
+        let cmd = extend_cmd(key, token, ttl_ms);
+        self.run_blocking(key, |connection| eval_blocking::<bool>(connection, &cmd))
+    }
+
+    /// The blocking form of [`wait`](Self::wait), on a pooled connection
+    /// whose read timeout covers the wait.
+    pub(crate) fn wait_blocking(&self, key: &str, timeout: Duration) -> Result<(), Error> {
+        let cmd = wait_cmd(key, timeout);
+        self.run_blocking(key, |connection| {
+            connection.set_read_timeout(Some(timeout + self.response_timeout))?;
+            let answer = cmd.query::<Value>(connection);
+            connection.set_read_timeout(Some(self.response_timeout))?;
+            answer.map(drop)
+        })
+    }
+
+    pub(crate) fn finish_detached(&self, key: &str, token: Token, mode: Mode, finish: &Finish) {
         let runtime = match mode {
             Mode::Async => tokio::runtime::Handle::try_current().ok(),
             Mode::Blocking => None,
         };
         let Some(runtime) = runtime else {
-            if let Err(error) = self.finish_blocking(&key, token, finish) {
+            if let Err(error) = self.finish_blocking(key, token, finish) {
                 tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
             }
             return;
@@ -301,7 +405,8 @@ impl RedisBackend {
             return;
         };
         let deadline = self.deadline();
-        let cmd = finish_cmd(&key, token, finish);
+        let cmd = finish_cmd(key, token, finish);
+        let key = key.to_owned();
         let mut release = Box::pin(async move {
             match tokio::time::timeout(deadline, eval_async::<bool>(&mut manager, &cmd)).await {
                 Ok(Ok(_)) => {}
@@ -326,19 +431,37 @@ impl RedisBackend {
     }
 }
 
-fn decode_acquire(value: &Value, key: &str) -> Result<Acquire, Error> {
-    match value {
-        Value::Okay => return Ok(Acquire::Taken),
-        Value::SimpleString(s) if s == "OK" => return Ok(Acquire::Taken),
-        Value::Array(held) => {
-            if let [Value::Int(cooling), Value::Int(ms)] = held.as_slice() {
-                return Ok(Acquire::Held {
-                    retry_after: u64::try_from(*ms).ok().map(Duration::from_millis),
-                    cooling: *cooling == 1,
-                });
+fn decode_acquire(value: Value, key: &str) -> Result<Acquire, Error> {
+    if let Value::Array(answer) = value {
+        let mut answer = answer.into_iter();
+        if let (Some(Value::Int(state)), Some(detail), None) =
+            (answer.next(), answer.next(), answer.next())
+        {
+            let pttl = || match detail {
+                Value::Int(ms) => Some(u64::try_from(ms).ok().map(Duration::from_millis)),
+                _ => None,
+            };
+            let decoded = match state {
+                0 => match detail {
+                    Value::Int(fence) => Some(Acquire::Taken {
+                        fence: u64::try_from(fence).ok().filter(|fence| *fence > 0),
+                    }),
+                    _ => None,
+                },
+                1 | 2 => pttl().map(|retry_after| Acquire::Held {
+                    retry_after,
+                    cooling: state == 2,
+                }),
+                3 => match detail {
+                    Value::BulkString(payload) => Some(Acquire::Stored(payload)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(decoded) = decoded {
+                return Ok(decoded);
             }
         }
-        _ => {}
     }
     Err(Error::from_redis(
         redis::RedisError::from((

@@ -1,15 +1,39 @@
--- Take the lock if it is free; otherwise report who has it and for how long.
--- KEYS[1] the lock key, ARGV[1] the owner token, ARGV[2] the lease in milliseconds.
--- Returns the status reply OK when taken, else {cooling, pttl}: cooling is 1
--- during a cooldown after a successful run, 0 while a call holds the key;
--- pttl is the time left in milliseconds (-1 when the key has no expiry).
--- A key of another type fails GET with WRONGTYPE.
-local taken = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-if taken then
-    return taken
+-- Take the lock if it is free; otherwise say who has it and for how long.
+-- KEYS: 1 the lock, 2 its fencing counter, 3 the waiters' marker,
+--       4 the wake-up signal list, 5 the stored result (all in one hash slot).
+-- ARGV: 1 the owner token, 2 the lease in ms, 3 flags (1: fencing token,
+--       2: replay a stored result), 4 how long this caller waits, in ms (0: no wait).
+-- Returns {0, fence} when taken (fence is 0 unless asked for), {1, pttl}
+-- while a call holds it, {2, pttl} during a cooldown, {3, payload} when a
+-- stored result answers instead. A key of another type fails with WRONGTYPE.
+local flags = tonumber(ARGV[3])
+local wait = tonumber(ARGV[4])
+if bit.band(flags, 2) ~= 0 then
+    local stored = redis.call('GET', KEYS[5])
+    if stored then
+        -- A waiter that gets the result passes the wake-up on to the next.
+        if wait > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+            redis.call('DEL', KEYS[4])
+            redis.call('RPUSH', KEYS[4], '1')
+            redis.call('PEXPIRE', KEYS[4], math.max(redis.call('PTTL', KEYS[3]), 1))
+        end
+        return {3, stored}
+    end
 end
-local cooling = 0
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    local fence = 0
+    if bit.band(flags, 1) ~= 0 then
+        fence = redis.call('INCR', KEYS[2])
+    end
+    return {0, fence}
+end
+local state = 1
 if redis.call('GET', KEYS[1]) == 'cooldown' then
-    cooling = 1
+    state = 2
 end
-return {cooling, redis.call('PTTL', KEYS[1])}
+-- A waiter marks the key so that the holder's release sends a wake-up;
+-- the mark lasts as long as the longest waiter.
+if wait > 0 and redis.call('PTTL', KEYS[3]) < wait then
+    redis.call('SET', KEYS[3], '1', 'PX', wait)
+end
+return {state, redis.call('PTTL', KEYS[1])}
