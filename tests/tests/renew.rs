@@ -1,0 +1,156 @@
+//! `renew`: a watchdog keeps the lease while a long body runs (async and
+//! sync), never revives a lock that is gone, and stops at `max_hold`; the
+//! body learns of a lost lease through `lease()`.
+
+use std::time::{Duration, Instant};
+
+use redis::Commands as _;
+use redis_debounce::{Busy, Debouncer, debounce, lease};
+use redis_debounce_tests::{Backend, on_both_backends};
+use tokio::sync::oneshot;
+
+const TTL: Duration = Duration::from_millis(300);
+const LONG: Duration = Duration::from_secs(30);
+
+/// Runs for 3 × ttl, checking at each step that nobody else can take the
+/// key: `Ok(true)` when it stayed ours all along.
+#[debounce(key = "job:{id}", ttl = "300ms", renew, using = debouncer)]
+async fn long_job(debouncer: &Debouncer, id: u32) -> Result<bool, Busy> {
+    exclusive_for(debouncer, &format!("job:{id}"), TTL * 3).await
+}
+
+/// The same without `renew`: the lease runs out under the body.
+#[debounce(key = "job:{id}", ttl = "300ms", using = debouncer)]
+async fn unrenewed_job(debouncer: &Debouncer, id: u32) -> Result<bool, Busy> {
+    exclusive_for(debouncer, &format!("job:{id}"), TTL * 3).await
+}
+
+async fn exclusive_for(debouncer: &Debouncer, key: &str, time: Duration) -> Result<bool, Busy> {
+    let until = Instant::now() + time;
+    let mut ours = true;
+    while Instant::now() < until {
+        tokio::time::sleep(TTL / 2).await;
+        ours &= debouncer.try_lock(key, LONG).await.is_err();
+        ours &= !lease().expect("inside the body").is_lost();
+    }
+    Ok(ours)
+}
+
+#[debounce(key = "task:{id}", ttl = "300ms", renew, using = debouncer)]
+fn long_task(debouncer: &Debouncer, id: u32) -> Result<bool, Busy> {
+    let until = Instant::now() + TTL * 3;
+    let mut ours = true;
+    while Instant::now() < until {
+        std::thread::sleep(TTL / 2);
+        ours &= debouncer
+            .try_lock_blocking(&format!("task:{id}"), LONG)
+            .is_err();
+        ours &= !lease().expect("inside the body").is_lost();
+    }
+    Ok(ours)
+}
+
+/// Waits for the lease to be lost; `Ok(true)` when it was.
+#[debounce(key = "worker:{id}", ttl = "300ms", renew, using = debouncer)]
+async fn watch_lease(
+    debouncer: &Debouncer,
+    id: u32,
+    started: oneshot::Sender<()>,
+) -> Result<bool, Busy> {
+    let lease = lease().expect("inside the body");
+    started.send(()).unwrap();
+    let lost = tokio::time::timeout(LONG, lease.lost()).await.is_ok();
+    Ok(lost && lease.is_lost())
+}
+
+/// Renewed for `max_hold` only: returns once another caller took the key.
+#[debounce(key = "stuck:{id}", ttl = "300ms", renew, max_hold = "900ms", using = debouncer)]
+async fn stuck(debouncer: &Debouncer, id: u32) -> Result<(), Busy> {
+    let lease = lease().expect("inside the body");
+    tokio::time::timeout(LONG, lease.lost())
+        .await
+        .expect("renewal stops at max_hold");
+    // Another caller takes the key once the last lease runs out.
+    let next = debouncer
+        .lock(&format!("stuck:{id}"), LONG)
+        .wait(LONG)
+        .acquire()
+        .await?;
+    drop(next);
+    Ok(())
+}
+
+async fn renewal_keeps_a_long_body_exclusive(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    assert!(
+        long_job(debouncer, 1).await.unwrap(),
+        "lost the key mid-body"
+    );
+    assert!(
+        debouncer.try_lock("job:1", LONG).await.is_ok(),
+        "released after"
+    );
+    // The control: without renew the same body loses the key.
+    assert!(!unrenewed_job(debouncer, 2).await.unwrap());
+}
+
+#[allow(clippy::unused_async, reason = "a scenario of on_both_backends!")]
+async fn renewal_works_for_sync_fns(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    assert!(long_task(debouncer, 1).unwrap(), "lost the key mid-body");
+    assert!(debouncer.try_lock_blocking("task:1", LONG).is_ok());
+}
+
+async fn renewal_stops_at_max_hold(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let called = Instant::now();
+    stuck(debouncer, 1).await.unwrap();
+    // Held (renewed) for max_hold from the acquire, not a moment less.
+    let lasted = called.elapsed();
+    assert!(lasted >= Duration::from_millis(900), "{lasted:?}");
+}
+
+async fn guard_renews_too(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let guard = debouncer
+        .lock("batch", TTL)
+        .renew()
+        .acquire()
+        .await
+        .unwrap();
+    tokio::time::sleep(TTL * 3).await;
+    assert!(!guard.lease().is_lost());
+    assert!(
+        debouncer.try_lock("batch", LONG).await.is_err(),
+        "still ours"
+    );
+    assert!(guard.release().await.unwrap(), "still ours at release");
+}
+
+on_both_backends! {
+    renewal_keeps_a_long_body_exclusive => super::renewal_keeps_a_long_body_exclusive;
+    renewal_works_for_sync_fns => super::renewal_works_for_sync_fns;
+    renewal_stops_at_max_hold => super::renewal_stops_at_max_hold;
+    the_guard_renews_too => super::guard_renews_too;
+}
+
+/// A lock deleted from outside (a failover, an operator): the next renewal
+/// finds it gone, marks the lease lost and completes the loss future; the
+/// lock is not revived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_lock_is_lost_not_revived() {
+    let backend = Backend::redis();
+    let server = backend.server.as_ref().unwrap();
+    let (started, on_start) = oneshot::channel();
+    let body = tokio::spawn({
+        let debouncer = backend.debouncer.clone();
+        async move { watch_lease(&debouncer, 1, started).await }
+    });
+    on_start.await.unwrap();
+    let mut redis = server.connection();
+    let deleted: i64 = redis.del("debounce:{worker:1}").unwrap();
+    assert_eq!(deleted, 1);
+    assert!(body.await.unwrap().unwrap(), "the body saw the loss");
+    let exists: bool = redis.exists("debounce:{worker:1}").unwrap();
+    assert!(!exists, "renewal revived a deleted lock");
+}

@@ -1,0 +1,242 @@
+//! `replay`: the first call's output is stored and answers the duplicates,
+//! across `Debouncer`s (processes) on one Redis; with `wait`, concurrent
+//! duplicates wait and get it (one execution); errors are stored only with
+//! `replay_errors`; a stored value of another type is a typed error.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use redis::Commands as _;
+use redis_debounce::{Busy, Debouncer, Error, debounce};
+use redis_debounce_tests::{Backend, join_all, on_both_backends};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Receipt {
+    order: u64,
+    /// Which run produced it: replays carry the first run's number.
+    run: usize,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum ChargeError {
+    Declined,
+    Busy(String),
+}
+
+impl From<Busy> for ChargeError {
+    fn from(busy: Busy) -> Self {
+        ChargeError::Busy(busy.to_string())
+    }
+}
+
+#[derive(Debug)]
+enum AppError {
+    Declined,
+    Busy(Busy),
+}
+
+impl From<Busy> for AppError {
+    fn from(busy: Busy) -> Self {
+        AppError::Busy(busy)
+    }
+}
+
+#[debounce(key = "charge:{order}", ttl = 30, replay = "1h", using = debouncer)]
+async fn charge(
+    debouncer: &Debouncer,
+    order: u64,
+    runs: &AtomicUsize,
+) -> Result<Receipt, AppError> {
+    let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+    Ok(Receipt { order, run })
+}
+
+#[debounce(key = "charge:{order}", ttl = 30, replay = "1h", wait = "60s", using = debouncer)]
+async fn charge_once(
+    debouncer: &Debouncer,
+    order: u64,
+    runs: &AtomicUsize,
+) -> Result<Receipt, AppError> {
+    let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+    // The payment provider takes a while: the duplicates arrive meanwhile.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(Receipt { order, run })
+}
+
+/// The same key with another output type, as after a deploy.
+#[debounce(key = "charge:{order}", ttl = 30, replay = "1h", using = debouncer)]
+async fn charge_v2(debouncer: &Debouncer, order: u64) -> Result<String, AppError> {
+    Ok(format!("receipt {order}"))
+}
+
+#[debounce(key = "refund:{order}", ttl = 30, replay = "1h", using = debouncer)]
+fn refund(
+    debouncer: &Debouncer,
+    order: u64,
+    decline: bool,
+    runs: &AtomicUsize,
+) -> Result<Receipt, AppError> {
+    let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+    if decline {
+        return Err(AppError::Declined);
+    }
+    Ok(Receipt { order, run })
+}
+
+#[debounce(key = "void:{order}", ttl = 30, replay = "1h", replay_errors, using = debouncer)]
+async fn void(
+    debouncer: &Debouncer,
+    order: u64,
+    runs: &AtomicUsize,
+) -> Result<Receipt, ChargeError> {
+    runs.fetch_add(1, Ordering::SeqCst);
+    Err(ChargeError::Declined)
+}
+
+/// Not a `Result`: the value itself is stored.
+#[debounce(key = "quote:{order}", ttl = 30, replay = "1h", using = debouncer, busy = 0)]
+async fn quote(debouncer: &Debouncer, order: u64, runs: &AtomicUsize) -> u64 {
+    order * 100 + u64::try_from(runs.fetch_add(1, Ordering::SeqCst)).unwrap()
+}
+
+#[debounce(key = "slow:{order}", ttl = 30, replay = "1h", using = debouncer)]
+async fn slow(
+    debouncer: &Debouncer,
+    order: u64,
+    started: oneshot::Sender<()>,
+    finish: oneshot::Receiver<()>,
+) -> Result<u64, AppError> {
+    started.send(()).unwrap();
+    finish.await.unwrap();
+    Ok(order)
+}
+
+async fn duplicates_get_the_first_output(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let runs = AtomicUsize::new(0);
+    let first = charge(debouncer, 1, &runs).await.unwrap();
+    let second = charge(debouncer, 1, &runs).await.unwrap();
+    assert_eq!(first, Receipt { order: 1, run: 1 });
+    assert_eq!(second, first, "the stored output");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+async fn waiting_duplicates_coalesce(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let runs = AtomicUsize::new(0);
+    let answers = join_all((0..6).map(|_| charge_once(debouncer, 2, &runs))).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "one execution");
+    for answer in answers {
+        assert_eq!(answer.unwrap(), Receipt { order: 2, run: 1 });
+    }
+}
+
+async fn a_duplicate_in_flight_is_busy(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let (started, on_start) = oneshot::channel();
+    let (release, finish) = oneshot::channel();
+    let first = tokio::spawn({
+        let debouncer = debouncer.clone();
+        async move { slow(&debouncer, 3, started, finish).await }
+    });
+    on_start.await.unwrap();
+    let (unused, never) = oneshot::channel();
+    drop(unused);
+    match slow(debouncer, 3, oneshot::channel().0, never).await {
+        Err(AppError::Busy(busy)) => assert!(busy.is_held(), "{busy}"),
+        other => panic!("expected busy while the first runs, got {other:?}"),
+    }
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap().unwrap(), 3);
+    let (unused, never) = oneshot::channel();
+    drop(unused);
+    // Completed: the duplicate gets the output without running.
+    assert_eq!(
+        slow(debouncer, 3, oneshot::channel().0, never)
+            .await
+            .unwrap(),
+        3
+    );
+}
+
+#[allow(clippy::unused_async, reason = "a scenario of on_both_backends!")]
+async fn errors_are_not_stored(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let runs = AtomicUsize::new(0);
+    assert!(matches!(
+        refund(debouncer, 4, true, &runs),
+        Err(AppError::Declined)
+    ));
+    let retried = refund(debouncer, 4, false, &runs).unwrap();
+    assert_eq!(retried, Receipt { order: 4, run: 2 }, "the retry ran");
+    assert_eq!(refund(debouncer, 4, false, &runs).unwrap(), retried);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+async fn replay_errors_stores_errors(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let runs = AtomicUsize::new(0);
+    assert_eq!(void(debouncer, 5, &runs).await, Err(ChargeError::Declined));
+    assert_eq!(void(debouncer, 5, &runs).await, Err(ChargeError::Declined));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the error was replayed");
+}
+
+async fn plain_values_are_stored(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let runs = AtomicUsize::new(0);
+    assert_eq!(quote(debouncer, 6, &runs).await, 600);
+    assert_eq!(quote(debouncer, 6, &runs).await, 600);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+async fn another_type_is_a_typed_error(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let runs = AtomicUsize::new(0);
+    charge(debouncer, 7, &runs).await.unwrap();
+    match charge_v2(debouncer, 7).await {
+        Err(AppError::Busy(busy)) => match busy.error() {
+            Some(Error::Replay { expected, detail }) => {
+                assert_eq!(*expected, "alloc::string::String");
+                assert!(detail.contains("Receipt"), "{detail}");
+            }
+            other => panic!("expected a replay error, got {other:?}"),
+        },
+        other => panic!("expected a typed error, got {other:?}"),
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the body did not run again");
+}
+
+on_both_backends! {
+    duplicates_get_the_first_output => super::duplicates_get_the_first_output;
+    waiting_duplicates_coalesce_into_one_execution => super::waiting_duplicates_coalesce;
+    a_duplicate_in_flight_is_busy_then_replayed => super::a_duplicate_in_flight_is_busy;
+    errors_are_not_stored => super::errors_are_not_stored;
+    replay_errors_stores_errors => super::replay_errors_stores_errors;
+    plain_values_are_stored => super::plain_values_are_stored;
+    another_output_type_is_a_typed_error => super::another_type_is_a_typed_error;
+}
+
+/// Two `Debouncer`s, as two processes would have, on one Redis: the body
+/// runs once and both get the same output, stored beside the lock key in
+/// its hash slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_one_execution() {
+    let backend = Backend::redis();
+    let server = backend.server.as_ref().unwrap();
+    let other = Debouncer::open(&server.url()).unwrap();
+    let runs = AtomicUsize::new(0);
+    let first = charge(&backend.debouncer, 8, &runs).await.unwrap();
+    // With `wait`: the first call's release travels on the other process's
+    // connection and may arrive after this call's acquire.
+    let second = charge_once(&other, 8, &runs).await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    let mut redis = server.connection();
+    let ttl: i64 = redis.pttl("debounce:{charge:8}:result").unwrap();
+    assert!(ttl > 0 && ttl <= 3_600_000, "kept for the window: {ttl}");
+    let exists: bool = redis.exists("debounce:{charge:8}").unwrap();
+    assert!(!exists, "the lock itself was released");
+}
