@@ -220,7 +220,12 @@ impl Debouncer {
     pub(crate) async fn acquire(&self, key: LockKey, policy: &Policy) -> Result<Granted, Busy> {
         let (ask, mut waiting) = policy.start(&key)?;
         loop {
-            let mark = self.backend().mark();
+            // Only a waiter needs the mark (one more trip to the state).
+            let mark = if policy.wait.is_some() {
+                self.backend().mark()
+            } else {
+                0
+            };
             let ask = waiting.ask(ask);
             let answer = self.backend().acquire(&key.full, ask).await;
             let timeout = match waiting.step(&key, answer) {
@@ -240,7 +245,12 @@ impl Debouncer {
     pub(crate) fn acquire_blocking(&self, key: LockKey, policy: &Policy) -> Result<Granted, Busy> {
         let (ask, mut waiting) = policy.start(&key)?;
         loop {
-            let mark = self.backend().mark();
+            // Only a waiter needs the mark (one more trip to the state).
+            let mark = if policy.wait.is_some() {
+                self.backend().mark()
+            } else {
+                0
+            };
             let ask = waiting.ask(ask);
             let answer = self.backend().acquire_blocking(&key.full, ask);
             let timeout = match waiting.step(&key, answer) {

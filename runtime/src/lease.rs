@@ -56,6 +56,8 @@ pub(crate) struct LeaseState {
     pub(crate) key: LockKey,
     fence: Option<u64>,
     lost: AtomicBool,
+    /// Whether anyone awaits [`Lease::lost`]: only then does a change notify.
+    watched: AtomicBool,
     /// When the lease runs out by our clock, measured from before the
     /// request that set it (so never later than the server's).
     valid_until: Mutex<Instant>,
@@ -79,6 +81,7 @@ impl Lease {
                 key,
                 fence,
                 lost: AtomicBool::new(false),
+                watched: AtomicBool::new(false),
                 valid_until: Mutex::new(valid_until),
                 changed: Notify::new(),
             }),
@@ -110,12 +113,13 @@ impl Lease {
     /// the call ended.
     #[must_use]
     pub fn is_lost(&self) -> bool {
-        self.state.lost.load(Ordering::Acquire) || Instant::now() >= self.valid_until()
+        self.state.lost.load(Ordering::SeqCst) || Instant::now() >= self.valid_until()
     }
 
     /// Completes when the lease is lost (see [`is_lost`](Self::is_lost)):
     /// `select!` on it to stop work that must not run without the lock.
     pub async fn lost(&self) {
+        self.state.watched.store(true, Ordering::SeqCst);
         loop {
             let mut changed = std::pin::pin!(self.state.changed.notified());
             // Registered before the check, so a change in between wakes us.
@@ -141,12 +145,21 @@ impl Lease {
             .valid_until
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = until;
-        self.state.changed.notify_waiters();
+        self.notify();
     }
 
     pub(crate) fn mark_lost(&self) {
-        self.state.lost.store(true, Ordering::Release);
-        self.state.changed.notify_waiters();
+        self.state.lost.store(true, Ordering::SeqCst);
+        self.notify();
+    }
+
+    /// Wakes the [`lost`](Self::lost) futures, if any: `lost` marks itself
+    /// watched before it checks, so either it sees the change or this sees
+    /// it watching.
+    fn notify(&self) {
+        if self.state.watched.load(Ordering::SeqCst) {
+            self.state.changed.notify_waiters();
+        }
     }
 }
 
@@ -245,12 +258,12 @@ impl Renewal {
             }
             Ok(false) => {
                 // Not when the call itself ended meanwhile (its release won).
-                if !self.lease.state.lost.swap(true, Ordering::AcqRel) {
+                if !self.lease.state.lost.swap(true, Ordering::SeqCst) {
                     tracing::warn!(
                         key = self.lease.key(),
                         "redis-debounce: the lock was lost while its body ran (renewal found it gone or someone else's)"
                     );
-                    self.lease.state.changed.notify_waiters();
+                    self.lease.notify();
                 }
                 false
             }

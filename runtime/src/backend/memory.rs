@@ -35,6 +35,8 @@ struct State {
     inserts_since_sweep: u32,
     /// How many releases so far: a waiter's mark.
     releases: u64,
+    /// How many callers wait: releases notify only when someone does.
+    waiters: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -140,9 +142,12 @@ impl MemoryBackend {
                 .insert(key.into(), (payload, now + Duration::from_millis(ms)));
         }
         state.releases += 1;
+        let waiters = state.waiters;
         drop(state);
-        self.released.notify_waiters();
-        self.released_blocking.notify_all();
+        if waiters > 0 {
+            self.released.notify_waiters();
+            self.released_blocking.notify_all();
+        }
         true
     }
 
@@ -155,16 +160,34 @@ impl MemoryBackend {
         let mut released = std::pin::pin!(self.released.notified());
         // Registered before the check: a release in between still wakes us.
         released.as_mut().enable();
-        if self.state().releases != mark {
-            return;
+        {
+            let mut state = self.state();
+            if state.releases != mark {
+                return;
+            }
+            state.waiters += 1;
         }
+        // Counted out on every exit, a dropped future included.
+        let _waiting = Waiter(self);
         let _ = tokio::time::timeout(timeout, released).await;
     }
 
     pub(crate) fn wait_blocking(&self, mark: u64, timeout: Duration) {
-        let state = self.state();
-        let _ = self
+        let mut state = self.state();
+        state.waiters += 1;
+        let (mut state, _) = self
             .released_blocking
-            .wait_timeout_while(state, timeout, |state| state.releases == mark);
+            .wait_timeout_while(state, timeout, |state| state.releases == mark)
+            .unwrap_or_else(PoisonError::into_inner);
+        state.waiters -= 1;
+    }
+}
+
+/// One async waiter, counted while it lives.
+struct Waiter<'a>(&'a MemoryBackend);
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.0.state().waiters -= 1;
     }
 }
