@@ -207,10 +207,16 @@ fn take_lock(
     };
     let format = &template.format;
     let format_args = &template.args;
-    let acquire = if is_async {
-        quote!(#call.acquire(#decode).await)
+    // With `replay` the call instantiates the decoding: spanned like it.
+    let span = if replay {
+        return_span
     } else {
-        quote!(#call.acquire_blocking(#decode))
+        Span::call_site()
+    };
+    let acquire = if is_async {
+        quote_spanned!(span=> #call.acquire(#decode).await)
+    } else {
+        quote_spanned!(span=> #call.acquire_blocking(#decode))
     };
     let taken = Ident::new("__debounce_taken", Span::mixed_site());
     quote! {
@@ -258,16 +264,21 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>) -> TokenStream {
     let private = private_path(args, Span::call_site());
     let cooldown_ms = args.cooldown.map_or(0, |cooldown| cooldown.ms);
     let replay_ms = args.replay.map_or(0, |replay| replay.ms);
+    // Spanned at the return type, as the decoding in `take_lock`: an
+    // output that cannot be stored is reported there.
+    let span = ret_ty.map_or_else(Span::call_site, Spanned::span);
+    let at_return = private_path(args, span);
     let stored = if args.replay.is_none() {
         quote!(::core::option::Option::None)
     } else if args.replay_errors.is_some() {
-        quote!(#private::encode(&#ret))
+        quote_spanned!(span=> #at_return::encode(&#ret))
     } else if ret_ty.is_some_and(is_result) {
-        quote!(#private::encode_ok(&#ret))
+        quote_spanned!(span=> #at_return::encode_ok(&#ret))
     } else {
+        let encode = quote_spanned!(span=> #at_return::encode(&#ret));
         quote! {
             if #succeeded {
-                #private::encode(&#ret)
+                #encode
             } else {
                 ::core::option::Option::None
             }
