@@ -248,6 +248,11 @@ impl LockGuard {
     /// Gives the lock up off the caller's path, as a drop does, but with
     /// the given finish (the expansion's cooldown after success).
     pub(crate) fn finish_detached(mut self, finish: Finish) {
+        self.give_up(finish);
+    }
+
+    /// Stops renewal and sends the finish without waiting for it.
+    fn give_up(&mut self, finish: Finish) {
         self.end();
         self.released = true;
         self.debouncer.backend().finish_detached(
@@ -262,14 +267,7 @@ impl LockGuard {
 impl Drop for LockGuard {
     fn drop(&mut self) {
         if !self.released {
-            self.end();
-            self.released = true;
-            self.debouncer.backend().finish_detached(
-                self.lease.full_key(),
-                self.token,
-                self.mode,
-                Finish::RELEASE,
-            );
+            self.give_up(Finish::RELEASE);
         }
     }
 }

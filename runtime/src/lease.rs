@@ -168,7 +168,19 @@ tokio::task_local! {
 }
 
 thread_local! {
-    static THREAD_LEASE: RefCell<Option<Lease>> = const { RefCell::new(None) };
+    /// `Some` while a sync debounced body runs on this thread (`Some(None)`
+    /// when it runs unlocked). A sync body cannot be suspended, so this
+    /// wins over the task's lease: it is the innermost body.
+    static THREAD_LEASE: RefCell<SyncBody> = const { RefCell::new(SyncBody::Outside) };
+}
+
+/// Where this thread is, for [`lease()`].
+#[derive(Debug, Clone)]
+enum SyncBody {
+    /// Not in a sync debounced body.
+    Outside,
+    /// In one, with its lease (`None`: it runs unlocked).
+    Inside(Option<Lease>),
 }
 
 /// The lease of the debounced body this is called from: `None` outside
@@ -176,11 +188,10 @@ thread_local! {
 /// backend failure). See [`Lease`].
 #[must_use]
 pub fn lease() -> Option<Lease> {
-    TASK_LEASE
-        .try_with(Clone::clone)
-        .ok()
-        .flatten()
-        .or_else(|| THREAD_LEASE.with(|lease| lease.borrow().clone()))
+    match THREAD_LEASE.with(|body| body.borrow().clone()) {
+        SyncBody::Inside(lease) => lease,
+        SyncBody::Outside => TASK_LEASE.try_with(Clone::clone).ok().flatten(),
+    }
 }
 
 /// Runs `body` with `lease` as the task's current lease.
@@ -191,19 +202,19 @@ pub(crate) fn scope<F: Future>(lease: Option<Lease>, body: F) -> impl Future<Out
 /// Makes `lease` the thread's current lease until the returned value drops.
 pub(crate) fn enter(lease: Option<Lease>) -> Entered {
     Entered {
-        previous: THREAD_LEASE.with(|current| current.replace(lease)),
+        previous: THREAD_LEASE.with(|current| current.replace(SyncBody::Inside(lease))),
     }
 }
 
 /// Restores the thread's previous lease when dropped.
 #[derive(Debug)]
 pub struct Entered {
-    previous: Option<Lease>,
+    previous: SyncBody,
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        let previous = self.previous.take();
+        let previous = std::mem::replace(&mut self.previous, SyncBody::Outside);
         THREAD_LEASE.with(|current| *current.borrow_mut() = previous);
     }
 }

@@ -127,7 +127,29 @@ async fn guard_renews_too(backend: Backend) {
     assert!(guard.release().await.unwrap(), "still ours at release");
 }
 
+#[debounce(key = "inner:{id}", ttl = 30, using = debouncer)]
+fn inner(debouncer: &Debouncer, id: u32) -> Result<String, Busy> {
+    Ok(lease().expect("inside the inner body").key().to_owned())
+}
+
+/// `lease()` names the innermost debounced body, and the outer one again
+/// once the inner returns.
+#[debounce(key = "outer:{id}", ttl = 30, using = debouncer)]
+async fn outer(debouncer: &Debouncer, id: u32) -> Result<[String; 3], Busy> {
+    let key = || lease().expect("inside the outer body").key().to_owned();
+    let before = key();
+    let inner = inner(debouncer, id)?;
+    Ok([before, inner, key()])
+}
+
+async fn lease_names_the_innermost_body(backend: Backend) {
+    let keys = outer(&backend.debouncer, 1).await.unwrap();
+    assert_eq!(keys, ["outer:1", "inner:1", "outer:1"]);
+    assert!(lease().is_none(), "outside every body");
+}
+
 on_both_backends! {
+    lease_names_the_innermost_body => super::lease_names_the_innermost_body;
     renewal_keeps_a_long_body_exclusive => super::renewal_keeps_a_long_body_exclusive;
     renewal_works_for_sync_fns => super::renewal_works_for_sync_fns;
     renewal_stops_at_max_hold => super::renewal_stops_at_max_hold;
