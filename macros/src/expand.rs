@@ -33,6 +33,9 @@ pub(crate) fn debounce(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Names of the expansion's locals: unreachable from the user's tokens.
 struct Locals {
+    /// The function returns `impl IntoResponse` / `impl Responder` and has
+    /// no `busy`: both exits are wrapped in `Either`.
+    either: bool,
     call: Ident,
     guard: Ident,
     busy: Ident,
@@ -41,9 +44,10 @@ struct Locals {
 }
 
 impl Locals {
-    fn new() -> Self {
+    fn new(args: &Args, sig: &Signature) -> Self {
         let span = Span::mixed_site();
         Locals {
+            either: args.busy.is_none() && returns_web_impl(&sig.output),
             call: Ident::new("__debounce_call", span),
             guard: Ident::new("__debounce_guard", span),
             busy: Ident::new("__debounce_busy", span),
@@ -68,7 +72,7 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
         ));
     }
     let template = Template::parse(&args.key, &Bindings::of(sig))?;
-    let locals = Locals::new();
+    let locals = Locals::new(args, sig);
     if args.replay.is_some() && return_type(&sig.output).is_none() {
         return Err(syn::Error::new_spanned(
             &sig.output,
@@ -93,11 +97,12 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
         let Locals { guard, ret, .. } = &locals;
         let scope = Ident::new("__debounce_scope", Span::mixed_site());
         let enter = quote!(let #scope = #private::enter(&#guard););
-        if needs_value(args) {
+        if needs_value(args) || locals.either {
             // The outcome decides the finish, so the body runs in a closure
             // whose value is kept (`return` and `?` stay inside it).
             let ret_ty = return_type(&sig.output);
             let finish = finish(args, &locals, ret_ty.as_ref());
+            let done = done(args, &locals);
             let annotation = ret_ty.as_ref().map(|ty| quote!(: #ty));
             let arrow = ret_ty.as_ref().map(|ty| quote!(-> #ty));
             quote! {
@@ -107,7 +112,7 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
                 let #ret #annotation = (move || #arrow { #body })();
                 ::core::mem::drop(#scope);
                 #finish
-                #ret
+                #done
             }
         } else {
             quote! { #take #enter #body }
@@ -194,6 +199,7 @@ fn take_lock(
             let _ = #busy;
             #value
         }),
+        None if locals.either => quote!(#private::Either::Busy(#busy)),
         None => {
             // Same hygiene, the return type's location: the whole call is
             // then spanned there, and so is a missing-`FromBusy` error.
@@ -240,6 +246,34 @@ fn take_lock(
             ::core::result::Result::Ok(#private::Start::Replayed(#taken)) => return #taken,
             ::core::result::Result::Err(#busy) => return #busy_value,
         };
+    }
+}
+
+/// The function's value: the body's, wrapped when `locals.either`.
+fn done(args: &Args, locals: &Locals) -> TokenStream {
+    let ret = &locals.ret;
+    if locals.either {
+        let private = private_path(args, Span::call_site());
+        quote!(#private::Either::Done(#ret))
+    } else {
+        quote!(#ret)
+    }
+}
+
+/// `impl IntoResponse` (axum) or `impl Responder` (actix-web).
+fn returns_web_impl(output: &ReturnType) -> bool {
+    fn names_web_trait(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Ident(ident) => ident == "IntoResponse" || ident == "Responder",
+            TokenTree::Group(group) => names_web_trait(group.stream()),
+            _ => false,
+        })
+    }
+    match output {
+        ReturnType::Type(_, ty) if matches!(**ty, Type::ImplTrait(_)) => {
+            names_web_trait(ty.to_token_stream())
+        }
+        _ => false,
     }
 }
 
@@ -351,6 +385,7 @@ fn locked_async_block(
     let annotation = ret_ty.map(|ty| quote!(: #ty));
     let Locals { guard, .. } = locals;
     let private = private_path(args, Span::call_site());
+    let done = done(args, locals);
     quote! {
         #take
         let #ret #annotation = #private::scope(&#guard, async move {
@@ -359,7 +394,7 @@ fn locked_async_block(
         })
         .await;
         #finish
-        #ret
+        #done
     }
 }
 

@@ -58,6 +58,7 @@ mod lease;
 #[cfg(feature = "serde")]
 mod replay;
 mod token;
+mod web;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -71,6 +72,7 @@ pub use crate::error::{BackendError, Error};
 pub use crate::guard::LockGuard;
 pub use crate::install::{install, installed};
 pub use crate::lease::{Lease, lease};
+pub use crate::web::{IdempotencyKey, KeyError};
 
 #[doc = include_str!("debounce.md")]
 pub use redis_debounce_macros::debounce;

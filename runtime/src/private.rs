@@ -365,3 +365,13 @@ pub fn decode<R: Replayable>(stored: &[u8]) -> Result<R, Error> {
 pub fn decode_ok<T: Replayable, E>(stored: &[u8]) -> Result<Result<T, E>, Error> {
     T::load(stored).map(Ok)
 }
+
+/// What a handler returning `impl IntoResponse` / `impl Responder` returns
+/// under `#[debounce]` without `busy = ...`: the busy response or its own.
+#[derive(Debug)]
+pub enum Either<T> {
+    /// Turned away.
+    Busy(Busy),
+    /// The body's value.
+    Done(T),
+}

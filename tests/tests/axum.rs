@@ -1,0 +1,242 @@
+//! axum handlers, annotated as a user would, through a real server on a
+//! loopback port and a real HTTP client: 409/429/503 with `Retry-After` and
+//! problem bodies, keys from extractors, `Idempotency-Key`, and no lock
+//! left behind by a client that disconnects mid-handler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Json, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use redis_debounce::{Busy, Debouncer, IdempotencyKey, debounce};
+use redis_debounce_tests::Backend;
+use serde::Deserialize;
+use tokio::sync::{Notify, mpsc};
+
+const LONG: Duration = Duration::from_secs(30);
+
+struct App {
+    debouncer: Debouncer,
+    /// Holds `checkout` and `pay` until the test lets them finish.
+    gate: Notify,
+    /// Told when `pay` holds its lock.
+    entered: Notify,
+}
+
+#[derive(Deserialize)]
+struct Order {
+    cart: u64,
+}
+
+#[derive(Deserialize)]
+struct Amount {
+    cents: u64,
+}
+
+/// `impl IntoResponse`, no `busy`: a duplicate gets the 409 problem.
+#[debounce(key = "checkout:{user}:{order.cart}", ttl = 30, using = state.debouncer)]
+async fn checkout(
+    State(state): State<Arc<App>>,
+    Path(user): Path<u64>,
+    Json(order): Json<Order>,
+) -> impl IntoResponse {
+    state.gate.notified().await;
+    (
+        StatusCode::CREATED,
+        format!("cart {} of user {user}", order.cart),
+    )
+}
+
+/// `Result<T, Busy>`, with a cooldown: a repeat gets 429.
+#[debounce(key = "like:{post}", ttl = 30, cooldown = "1h", using = state.debouncer)]
+async fn like(State(state): State<Arc<App>>, Path(post): Path<u64>) -> Result<StatusCode, Busy> {
+    Ok(StatusCode::OK)
+}
+
+/// `Response`, keyed by the `Idempotency-Key` header and a query field.
+#[debounce(key = "pay:{key}:{amount.cents}", ttl = 30, using = state.debouncer)]
+async fn pay(
+    State(state): State<Arc<App>>,
+    key: IdempotencyKey,
+    Query(amount): Query<Amount>,
+) -> Response {
+    state.entered.notify_one();
+    state.gate.notified().await;
+    (StatusCode::CREATED, format!("paid {}", amount.cents)).into_response()
+}
+
+struct Server {
+    base: String,
+    app: Arc<App>,
+    client: reqwest::Client,
+    _backend: Backend,
+}
+
+async fn serve(backend: Backend) -> Server {
+    let app = Arc::new(App {
+        debouncer: backend.debouncer.clone(),
+        gate: Notify::new(),
+        entered: Notify::new(),
+    });
+    let router = Router::new()
+        .route("/users/{user}/checkout", post(checkout))
+        .route("/posts/{post}/like", post(like))
+        .route("/pay", post(pay))
+        .with_state(app.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Server {
+        base,
+        app,
+        client: reqwest::Client::new(),
+        _backend: backend,
+    }
+}
+
+async fn assert_problem(response: reqwest::Response, status: u16) -> Option<u64> {
+    assert_eq!(response.status().as_u16(), status);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let retry_after = headers.get("retry-after").map(|value| {
+        value
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .expect("whole seconds")
+    });
+    let body = response.text().await.unwrap();
+    assert!(body.contains(&format!(r#""status":{status}"#)), "{body}");
+    assert!(
+        body.contains(r#""title":"#) && body.contains(r#""detail":"#),
+        "{body}"
+    );
+    retry_after
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_identical_posts_run_once() {
+    let server = serve(Backend::redis()).await;
+    let (done, mut answers) = mpsc::unbounded_channel();
+    for _ in 0..50 {
+        let request = server
+            .client
+            .post(format!("{}/users/7/checkout", server.base))
+            .header("content-type", "application/json")
+            .body(order(11));
+        let done = done.clone();
+        tokio::spawn(async move { done.send(request.send().await.unwrap()).unwrap() });
+    }
+    // 49 duplicates are turned away while the first is held at the gate.
+    for _ in 0..49 {
+        let response = answers.recv().await.unwrap();
+        let retry_after = assert_problem(response, 409).await;
+        let seconds = retry_after.expect("Retry-After");
+        assert!((1..=30).contains(&seconds), "{seconds}");
+    }
+    server.app.gate.notify_one();
+    let first = answers.recv().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(first.text().await.unwrap(), "cart 11 of user 7");
+}
+
+fn order(cart: u64) -> String {
+    format!(r#"{{"cart":{cart}}}"#)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_in_the_cooldown_gets_429() {
+    let server = serve(Backend::redis()).await;
+    let url = format!("{}/posts/3/like", server.base);
+    let first = server.client.post(&url).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let retry_after = assert_problem(server.client.post(&url).send().await.unwrap(), 429).await;
+    let seconds = retry_after.expect("Retry-After");
+    assert!((3500..=3600).contains(&seconds), "{seconds}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_is_checked_and_keys_the_lock() {
+    let server = serve(Backend::redis()).await;
+    let url = format!("{}/pay?cents=500", server.base);
+    assert_problem(server.client.post(&url).send().await.unwrap(), 400).await;
+    for bad in [String::new(), "x".repeat(256), "two words".into()] {
+        let response = server
+            .client
+            .post(&url)
+            .header("Idempotency-Key", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 400).await;
+    }
+    let send = |key: &str| {
+        tokio::spawn(
+            server
+                .client
+                .post(&url)
+                .header("Idempotency-Key", key)
+                .send(),
+        )
+    };
+    let first = send("k-1");
+    server.app.entered.notified().await;
+    // Another key is another lock: it runs beside the first.
+    let other = send("k-2");
+    server.app.entered.notified().await;
+    // The same key while the first runs: 409.
+    let duplicate = send("k-1").await.unwrap().unwrap();
+    assert_problem(duplicate, 409).await;
+    server.app.gate.notify_one();
+    server.app.gate.notify_one();
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::CREATED);
+    assert_eq!(other.await.unwrap().unwrap().status(), StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_leaves_no_lock() {
+    let server = serve(Backend::redis()).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gone = client
+        .post(format!("{}/users/8/checkout", server.base))
+        .header("content-type", "application/json")
+        .body(order(12))
+        .send()
+        .await;
+    assert!(gone.unwrap_err().is_timeout());
+    // The dropped handler released its lock: a waiter gets it.
+    let guard = server
+        .app
+        .debouncer
+        .lock("checkout:8:12", LONG)
+        .wait(LONG)
+        .acquire()
+        .await;
+    assert!(guard.is_ok(), "{guard:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_backend_is_503_without_details() {
+    let mut backend = Backend::redis();
+    backend.server.as_mut().unwrap().stop();
+    let server = serve(backend).await;
+    let response = server
+        .client
+        .post(format!("{}/posts/4/like", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().get("retry-after").is_none());
+    let body = response.text().await.unwrap();
+    assert!(
+        !body.to_lowercase().contains("redis") && !body.contains("127.0.0.1"),
+        "{body}"
+    );
+}
