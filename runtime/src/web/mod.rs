@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use crate::{Busy, BusyReason};
 
+#[cfg(feature = "actix-web")]
+mod actix;
 #[cfg(feature = "axum")]
 mod axum;
 

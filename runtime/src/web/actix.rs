@@ -1,0 +1,86 @@
+//! actix-web: a [`Busy`] is a response error, [`IdempotencyKey`] an
+//! extractor, and a handler returning `impl Responder` needs no `busy`
+//! argument.
+
+use std::future::{Ready, ready};
+
+use actix_web::body::BoxBody;
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError};
+
+use super::{IDEMPOTENCY_KEY, IdempotencyKey, KeyError, PROBLEM_JSON, Problem};
+use crate::__private::Either;
+use crate::Busy;
+
+impl Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn to_response(self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        }
+        response.body(self.body())
+    }
+}
+
+/// 409 Conflict while the first request runs, 429 during a cooldown, 503
+/// when the backend is unavailable; `Retry-After` in whole seconds; an RFC
+/// 9457 `application/problem+json` body without internal details. So
+/// `Result<T, Busy>` is a `Responder`, and `?` turns a `Busy` into an
+/// `actix_web::Error`.
+impl ResponseError for Busy {
+    fn status_code(&self) -> StatusCode {
+        Problem::of(self).status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        Problem::of(self).to_response()
+    }
+}
+
+/// For handlers that return `HttpResponse`: the busy response.
+impl From<Busy> for HttpResponse {
+    fn from(busy: Busy) -> Self {
+        busy.error_response()
+    }
+}
+
+/// 400 with a problem body.
+impl ResponseError for KeyError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        Problem::bad_key(*self).to_response()
+    }
+}
+
+impl FromRequest for IdempotencyKey {
+    type Error = KeyError;
+    type Future = Ready<Result<Self, KeyError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match request.headers().get(IDEMPOTENCY_KEY) {
+            Some(value) => IdempotencyKey::parse(value.as_bytes()),
+            None => Err(KeyError::Missing),
+        })
+    }
+}
+
+impl<T: Responder> Responder for Either<T> {
+    type Body = BoxBody;
+
+    fn respond_to(self, request: &HttpRequest) -> HttpResponse<BoxBody> {
+        match self {
+            Either::Busy(busy) => busy.error_response(),
+            Either::Done(done) => done.respond_to(request).map_into_boxed_body(),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! actix-web handlers, annotated as a user would, through a real server on
+//! a loopback port and a real HTTP client: 409/429 with `Retry-After` and
+//! problem bodies, keys from extractors, `Idempotency-Key`, and no lock left
+//! behind by a client that disconnects mid-handler.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Data, Json, Query};
+use actix_web::{App, HttpResponse, HttpServer, Responder};
+use redis_debounce::{Busy, Debouncer, IdempotencyKey, debounce};
+use redis_debounce_tests::Backend;
+use serde::Deserialize;
+use tokio::sync::{Notify, mpsc};
+
+const LONG: Duration = Duration::from_secs(30);
+/// A wait that ends before the handlers' 30 s lease: a key freed within it
+/// was released, not expired.
+const SHORTER_THAN_THE_LEASE: Duration = Duration::from_secs(10);
+
+struct Shop {
+    debouncer: Debouncer,
+    /// Holds `checkout` and `pay` until the test lets them finish.
+    gate: Notify,
+    /// Told when `pay` holds its lock.
+    entered: Notify,
+}
+
+#[derive(Deserialize)]
+struct Order {
+    cart: u64,
+}
+
+#[derive(Deserialize)]
+struct Amount {
+    cents: u64,
+}
+
+/// `impl Responder`, no `busy`: a duplicate gets the 409 problem.
+#[debounce(key = "checkout:{user}:{order.cart}", ttl = 30, using = shop.debouncer)]
+async fn checkout(
+    shop: Data<Shop>,
+    user: web::Path<u64>,
+    Json(order): Json<Order>,
+) -> impl Responder {
+    shop.gate.notified().await;
+    HttpResponse::Created().body(format!("cart {} of user {user}", order.cart))
+}
+
+/// `Result<T, Busy>`, with a cooldown: a repeat gets 429.
+#[debounce(key = "like:{post}", ttl = 30, cooldown = "1h", using = shop.debouncer)]
+async fn like(shop: Data<Shop>, post: web::Path<u64>) -> Result<HttpResponse, Busy> {
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `HttpResponse`, keyed by the `Idempotency-Key` header and a query field.
+#[debounce(key = "pay:{key}:{amount.cents}", ttl = 30, using = shop.debouncer)]
+async fn pay(shop: Data<Shop>, key: IdempotencyKey, Query(amount): Query<Amount>) -> HttpResponse {
+    shop.entered.notify_one();
+    shop.gate.notified().await;
+    HttpResponse::Created().body(format!("paid {}", amount.cents))
+}
+
+struct Server {
+    base: String,
+    shop: Data<Shop>,
+    client: reqwest::Client,
+    _backend: Backend,
+}
+
+fn serve(backend: Backend) -> Server {
+    let shop = Data::new(Shop {
+        debouncer: backend.debouncer.clone(),
+        gate: Notify::new(),
+        entered: Notify::new(),
+    });
+    let data = shop.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/users/{user}/checkout", web::post().to(checkout))
+            .route("/posts/{post}/like", web::post().to(like))
+            .route("/pay", web::post().to(pay))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let base = format!("http://{}", server.addrs()[0]);
+    actix_web::rt::spawn(server.run());
+    Server {
+        base,
+        shop,
+        client: reqwest::Client::new(),
+        _backend: backend,
+    }
+}
+
+/// Runs a test on actix's runtime, as `#[actix_web::main]` would.
+fn actix(test: impl AsyncFnOnce()) {
+    actix_web::rt::System::new().block_on(test());
+}
+
+fn order(cart: u64) -> String {
+    format!(r#"{{"cart":{cart}}}"#)
+}
+
+async fn assert_problem(response: reqwest::Response, status: u16) -> Option<u64> {
+    assert_eq!(response.status().as_u16(), status);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let retry_after = headers.get("retry-after").map(|value| {
+        value
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .expect("whole seconds")
+    });
+    let body = response.text().await.unwrap();
+    assert!(body.contains(&format!(r#""status":{status}"#)), "{body}");
+    retry_after
+}
+
+#[test]
+fn fifty_identical_posts_run_once() {
+    actix(async || {
+        let server = serve(Backend::redis());
+        let (done, mut answers) = mpsc::unbounded_channel();
+        for _ in 0..50 {
+            let request = server
+                .client
+                .post(format!("{}/users/7/checkout", server.base))
+                .header("content-type", "application/json")
+                .body(order(11));
+            let done = done.clone();
+            actix_web::rt::spawn(async move { done.send(request.send().await.unwrap()).unwrap() });
+        }
+        for _ in 0..49 {
+            let response = answers.recv().await.unwrap();
+            let seconds = assert_problem(response, 409).await.expect("Retry-After");
+            assert!((1..=30).contains(&seconds), "{seconds}");
+        }
+        server.shop.gate.notify_one();
+        let first = answers.recv().await.unwrap();
+        assert_eq!(first.status().as_u16(), StatusCode::CREATED.as_u16());
+        assert_eq!(first.text().await.unwrap(), "cart 11 of user 7");
+    });
+}
+
+#[test]
+fn a_repeat_in_the_cooldown_gets_429() {
+    actix(async || {
+        let server = serve(Backend::redis());
+        let url = format!("{}/posts/3/like", server.base);
+        assert_eq!(server.client.post(&url).send().await.unwrap().status(), 200);
+        let retry_after = assert_problem(server.client.post(&url).send().await.unwrap(), 429).await;
+        let seconds = retry_after.expect("Retry-After");
+        assert!((3500..=3600).contains(&seconds), "{seconds}");
+    });
+}
+
+#[test]
+fn idempotency_key_is_checked_and_keys_the_lock() {
+    actix(async || {
+        let server = serve(Backend::redis());
+        let url = format!("{}/pay?cents=500", server.base);
+        assert_problem(server.client.post(&url).send().await.unwrap(), 400).await;
+        for bad in [String::new(), "x".repeat(256), "two words".into()] {
+            let response = server
+                .client
+                .post(&url)
+                .header("Idempotency-Key", bad)
+                .send()
+                .await
+                .unwrap();
+            assert_problem(response, 400).await;
+        }
+        let send = |key: &str| {
+            actix_web::rt::spawn(
+                server
+                    .client
+                    .post(&url)
+                    .header("Idempotency-Key", key)
+                    .send(),
+            )
+        };
+        let first = send("k-1");
+        server.shop.entered.notified().await;
+        let other = send("k-2");
+        server.shop.entered.notified().await;
+        assert_problem(send("k-1").await.unwrap().unwrap(), 409).await;
+        server.shop.gate.notify_one();
+        server.shop.gate.notify_one();
+        assert_eq!(first.await.unwrap().unwrap().status(), 201);
+        assert_eq!(other.await.unwrap().unwrap().status(), 201);
+    });
+}
+
+#[test]
+fn a_client_that_disconnects_leaves_no_lock() {
+    actix(async || {
+        let server = serve(Backend::redis());
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let gone = client
+            .post(format!("{}/users/8/checkout", server.base))
+            .header("content-type", "application/json")
+            .body(order(12))
+            .send()
+            .await;
+        assert!(gone.unwrap_err().is_timeout());
+        // actix-web runs a handler to its end after the client left (it does
+        // not drop it): the lock is released when it ends, well before its
+        // 30 s lease would run out.
+        server.shop.gate.notify_one();
+        let guard = server
+            .shop
+            .debouncer
+            .lock("checkout:8:12", LONG)
+            .wait(SHORTER_THAN_THE_LEASE)
+            .acquire()
+            .await;
+        assert!(guard.is_ok(), "{guard:?}");
+    });
+}
