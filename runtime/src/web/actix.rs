@@ -84,3 +84,12 @@ impl<T: Responder> Responder for Either<T> {
         }
     }
 }
+
+/// `using = debouncer` with `debouncer: web::Data<Debouncer>`.
+impl<T: crate::__private::AsDebouncer + ?Sized> crate::__private::AsDebouncer
+    for actix_web::web::Data<T>
+{
+    fn as_debouncer(&self) -> &crate::Debouncer {
+        (**self).as_debouncer()
+    }
+}
