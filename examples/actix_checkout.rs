@@ -38,7 +38,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .bind(("127.0.0.1", 0))?;
     let url = format!("http://{}/users/7/checkout", server.addrs()[0]);
     println!("listening on {url}");
-    println!("double click: curl -si -XPOST -H 'Idempotency-Key: k1' {url} & curl -si -XPOST -H 'Idempotency-Key: k1' {url}; wait");
+    println!(
+        "double click: curl -si -XPOST -H 'Idempotency-Key: k1' {url} & curl -si -XPOST -H 'Idempotency-Key: k1' {url}; wait"
+    );
     server.run().await?;
     Ok(())
 }

@@ -24,7 +24,10 @@ async fn checkout(
     key: IdempotencyKey,
 ) -> impl IntoResponse {
     tokio::time::sleep(Duration::from_secs(2)).await; // the payment provider
-    (StatusCode::CREATED, format!("user {user} paid (key {key})\n"))
+    (
+        StatusCode::CREATED,
+        format!("user {user} paid (key {key})\n"),
+    )
 }
 
 #[tokio::main]
@@ -39,7 +42,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/users/7/checkout", listener.local_addr()?);
     println!("listening on {url}");
-    println!("double click: curl -si -XPOST -H 'Idempotency-Key: k1' {url} & curl -si -XPOST -H 'Idempotency-Key: k1' {url}; wait");
+    println!(
+        "double click: curl -si -XPOST -H 'Idempotency-Key: k1' {url} & curl -si -XPOST -H 'Idempotency-Key: k1' {url}; wait"
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }
