@@ -22,6 +22,8 @@ pub(crate) struct Args {
     pub(crate) replay: Option<Millis>,
     /// `replay_errors`: store `Err` results too.
     pub(crate) replay_errors: Option<Span>,
+    /// `fingerprint = "{order.cart}"`: what a replayed request must match.
+    pub(crate) fingerprint: Option<LitStr>,
     /// `renew`: a watchdog keeps the lease while the body runs.
     pub(crate) renew: Option<Span>,
     /// `max_hold = "10m"`: renewal stops after this.
@@ -64,6 +66,7 @@ struct Parsed {
     cooldown: Option<Millis>,
     replay: Option<Millis>,
     replay_errors: Option<Span>,
+    fingerprint: Option<LitStr>,
     renew: Option<Span>,
     max_hold: Option<Millis>,
     fence: Option<Span>,
@@ -94,7 +97,7 @@ impl Parsed {
             "fence" => return flag(&mut self.fence),
             "replay_errors" => return flag(&mut self.replay_errors),
             "key" | "ttl" | "busy" | "using" | "on_error" | "wait" | "cooldown" | "replay"
-            | "max_hold" | "crate" => {}
+            | "fingerprint" | "max_hold" | "crate" => {}
             _ => {
                 return Err(syn::Error::new(
                     span,
@@ -105,6 +108,7 @@ impl Parsed {
         input.parse::<Token![=]>()?;
         match name.as_str() {
             "key" => set_once(&mut self.key, parse_key(input)?, span, &name),
+            "fingerprint" => set_once(&mut self.fingerprint, parse_key(input)?, span, &name),
             "busy" => set_once(&mut self.busy, input.parse()?, span, &name),
             "using" => set_once(&mut self.using, input.parse()?, span, &name),
             "on_error" => set_once(&mut self.on_error, parse_on_error(input)?, span, &name),
@@ -150,6 +154,12 @@ impl Parse for Args {
             )
         })?;
         check_combinations(&parsed, ttl)?;
+        if let (Some(fingerprint), None) = (&parsed.fingerprint, parsed.replay) {
+            return Err(syn::Error::new(
+                fingerprint.span(),
+                "`fingerprint` is stored with a replayed result and needs `replay = \"...\"`",
+            ));
+        }
         Ok(Args {
             key,
             ttl,
@@ -160,6 +170,7 @@ impl Parse for Args {
             cooldown: parsed.cooldown,
             replay: parsed.replay,
             replay_errors: parsed.replay_errors,
+            fingerprint: parsed.fingerprint,
             renew: parsed.renew,
             max_hold: parsed.max_hold,
             fence: parsed.fence,

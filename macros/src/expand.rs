@@ -41,6 +41,18 @@ struct Locals {
     busy: Ident,
     ret: Ident,
     succeeded: Ident,
+    fingerprint: Ident,
+    /// The rendered `fingerprint = "..."` template, if any.
+    fingerprint_template: Option<Template>,
+    /// `replay` of an async handler's HTTP response, and its framework.
+    web_replay: Option<Web>,
+}
+
+/// The web framework a handler's response belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Web {
+    Axum,
+    Actix,
 }
 
 impl Locals {
@@ -53,6 +65,9 @@ impl Locals {
             busy: Ident::new("__debounce_busy", span),
             ret: Ident::new("__debounce_ret", span),
             succeeded: Ident::new("__debounce_succeeded", span),
+            fingerprint: Ident::new("__debounce_fingerprint", span),
+            fingerprint_template: None,
+            web_replay: None,
         }
     }
 }
@@ -71,9 +86,27 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
             "#[debounce] cannot apply to a variadic fn",
         ));
     }
-    let template = Template::parse(&args.key, &Bindings::of(sig))?;
-    let locals = Locals::new(args, sig);
-    if args.replay.is_some() && return_type(&sig.output).is_none() {
+    let bindings = Bindings::of(sig);
+    let template = Template::parse(&args.key, &bindings)?;
+    let fingerprint = args
+        .fingerprint
+        .as_ref()
+        .map(|fingerprint| Template::parse(fingerprint, &bindings))
+        .transpose()?;
+    let mut locals = Locals::new(args, sig);
+    locals.fingerprint_template = fingerprint;
+    if args.replay.is_some() && sig.asyncness.is_some() {
+        locals.web_replay = web_response(&sig.output);
+        if let (Some(Web::Actix), ReturnType::Type(_, ty)) = (locals.web_replay, &sig.output)
+            && matches!(**ty, Type::ImplTrait(_))
+        {
+            return Err(syn::Error::new_spanned(
+                ty,
+                "`replay` of an actix-web response needs the return type `HttpResponse`: an `impl Responder` becomes a response only with the request",
+            ));
+        }
+    }
+    if args.replay.is_some() && locals.web_replay.is_none() && return_type(&sig.output).is_none() {
         return Err(syn::Error::new_spanned(
             &sig.output,
             "`replay` stores the function's output and needs a return type that can be named, not `impl Trait`",
@@ -167,28 +200,8 @@ fn take_lock(
             quote_spanned!(using.span()=> #private::using(&(#using)))
         },
     );
-    let on_error = match args.on_error {
-        OnError::Reject => quote!(#private::OnError::Reject),
-        OnError::Allow => quote!(#private::OnError::Allow),
-    };
-    let ms = |millis: Option<Millis>| millis.map_or(0, |millis| millis.ms);
-    let ttl_ms = args.ttl.ms;
-    let wait_ms = ms(args.wait);
-    let max_hold_ms = ms(args.max_hold);
-    let renew = args.renew.is_some();
-    let fence = args.fence.is_some();
-    let replay = args.replay.is_some();
-    // Spanned at the return type: an output that cannot be stored is
-    // reported there.
-    let at_return = private_path(args, return_span);
-    let decode = match (
-        replay,
-        args.replay_errors.is_some() || !returns_result(&sig.output),
-    ) {
-        (false, _) => quote!(#private::no_replay),
-        (true, true) => quote_spanned!(return_span=> #at_return::decode),
-        (true, false) => quote_spanned!(return_span=> #at_return::decode_ok),
-    };
+    let options = options(args, &private);
+    let decode = decode(args, locals, sig, return_span);
     let Locals {
         call, guard, busy, ..
     } = locals;
@@ -213,8 +226,24 @@ fn take_lock(
     };
     let format = &template.format;
     let format_args = &template.args;
+    let fingerprint = &locals.fingerprint;
+    // Kept for the finish, which stores it with the result.
+    let keep_fingerprint = args
+        .replay
+        .is_some()
+        .then(|| quote!(let #fingerprint = #call.fingerprint();));
+    let fingerprint_args = locals.fingerprint_template.as_ref().map_or_else(
+        || quote!(::core::option::Option::None),
+        |template| {
+            let format = &template.format;
+            let args = &template.args;
+            quote!(::core::option::Option::Some(
+                ::core::format_args!(#format #(, #args)*)
+            ))
+        },
+    );
     // With `replay` the call instantiates the decoding: spanned like it.
-    let span = if replay {
+    let span = if args.replay.is_some() {
         return_span
     } else {
         Span::call_site()
@@ -231,16 +260,10 @@ fn take_lock(
         let #call = #private::call(
             #using,
             ::core::format_args!(#format #(, #format_args)*),
-            #private::Options {
-                ttl_ms: #ttl_ms,
-                wait_ms: #wait_ms,
-                renew: #renew,
-                max_hold_ms: #max_hold_ms,
-                fence: #fence,
-                replay: #replay,
-                on_error: #on_error,
-            },
+            #options,
+            #fingerprint_args,
         );
+        #keep_fingerprint
         let #guard = match #acquire {
             ::core::result::Result::Ok(#private::Start::Run(#taken)) => #taken,
             ::core::result::Result::Ok(#private::Start::Replayed(#taken)) => return #taken,
@@ -257,6 +280,34 @@ fn done(args: &Args, locals: &Locals) -> TokenStream {
         quote!(#private::Either::Done(#ret))
     } else {
         quote!(#ret)
+    }
+}
+
+/// The framework of a response type: `impl IntoResponse` and `Response`
+/// are axum's, `impl Responder` and `HttpResponse` actix-web's.
+fn web_response(output: &ReturnType) -> Option<Web> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    match &**ty {
+        Type::ImplTrait(_) => {
+            let tokens = ty.to_token_stream().to_string();
+            if tokens.contains("IntoResponse") {
+                Some(Web::Axum)
+            } else if tokens.contains("Responder") {
+                Some(Web::Actix)
+            } else {
+                None
+            }
+        }
+        Type::Path(path) => match path.path.segments.last() {
+            Some(last) if last.ident == "Response" && last.arguments.is_none() => Some(Web::Axum),
+            Some(last) if last.ident == "HttpResponse" && last.arguments.is_none() => {
+                Some(Web::Actix)
+            }
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -277,6 +328,59 @@ fn returns_web_impl(output: &ReturnType) -> bool {
     }
 }
 
+/// The attribute's policy as the runtime's `Options`.
+fn options(args: &Args, private: &TokenStream) -> TokenStream {
+    let on_error = match args.on_error {
+        OnError::Reject => quote!(#private::OnError::Reject),
+        OnError::Allow => quote!(#private::OnError::Allow),
+    };
+    let ms = |millis: Option<Millis>| millis.map_or(0, |millis| millis.ms);
+    let ttl_ms = args.ttl.ms;
+    let wait_ms = ms(args.wait);
+    let max_hold_ms = ms(args.max_hold);
+    let renew = args.renew.is_some();
+    let fence = args.fence.is_some();
+    let replay = args.replay.is_some();
+    quote! {
+        #private::Options {
+            ttl_ms: #ttl_ms,
+            wait_ms: #wait_ms,
+            renew: #renew,
+            max_hold_ms: #max_hold_ms,
+            fence: #fence,
+            replay: #replay,
+            on_error: #on_error,
+        }
+    }
+}
+
+/// How a stored result becomes the function's value (`replay`), spanned at
+/// the return type: an output that cannot be stored is reported there.
+fn decode(args: &Args, locals: &Locals, sig: &Signature, return_span: Span) -> TokenStream {
+    let private = private_path(args, Span::call_site());
+    let at_return = private_path(args, return_span);
+    if args.replay.is_none() {
+        return quote!(#private::no_replay);
+    }
+    if let Some(web) = locals.web_replay {
+        let replayed = if web == Web::Actix {
+            quote!(#private::actix_replayed)
+        } else {
+            quote!(#private::axum_replayed)
+        };
+        return if locals.either {
+            quote!(|stored: &[u8]| #replayed(stored).map(#private::Either::Done))
+        } else {
+            replayed
+        };
+    }
+    if args.replay_errors.is_some() || !returns_result(&sig.output) {
+        quote_spanned!(return_span=> #at_return::decode)
+    } else {
+        quote_spanned!(return_span=> #at_return::decode_ok)
+    }
+}
+
 /// Whether the body's value decides the finish (`cooldown`, `replay`).
 fn needs_value(args: &Args) -> bool {
     args.cooldown.is_some() || args.replay.is_some()
@@ -290,6 +394,7 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>) -> TokenStream {
         guard,
         ret,
         succeeded,
+        fingerprint,
         ..
     } = locals;
     if !needs_value(args) {
@@ -298,6 +403,27 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>) -> TokenStream {
     let private = private_path(args, Span::call_site());
     let cooldown_ms = args.cooldown.map_or(0, |cooldown| cooldown.ms);
     let replay_ms = args.replay.map_or(0, |replay| replay.ms);
+    // Kept by `take_lock` only with `replay`.
+    let fingerprint = if args.replay.is_some() {
+        quote!(#fingerprint)
+    } else {
+        quote!(::core::option::Option::None)
+    };
+    if let Some(web) = locals.web_replay {
+        // The response is made whole (its body read) to be stored; a 2xx
+        // status is the success that starts a cooldown.
+        let store = match web {
+            Web::Axum => quote!(#private::axum_store),
+            Web::Actix => quote!(#private::actix_store),
+        };
+        let errors = args.replay_errors.is_some();
+        let stored = Ident::new("__debounce_stored", Span::mixed_site());
+        return quote! {
+            let (#ret, #stored) = #store(#ret, #errors).await;
+            let #succeeded = #ret.status().is_success();
+            #private::finish(#guard, #succeeded, #cooldown_ms, #replay_ms, #fingerprint, #stored);
+        };
+    }
     // Spanned at the return type, as the decoding in `take_lock`: an
     // output that cannot be stored is reported there.
     let span = ret_ty.map_or_else(Span::call_site, Spanned::span);
@@ -324,7 +450,7 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>) -> TokenStream {
             use #private::{AnyOutcome as _, ResultOutcome as _};
             (&#ret).__debounce_succeeded()
         };
-        #private::finish(#guard, #succeeded, #cooldown_ms, #replay_ms, #stored);
+        #private::finish(#guard, #succeeded, #cooldown_ms, #replay_ms, #fingerprint, #stored);
     }
 }
 

@@ -47,6 +47,9 @@ pub enum BusyReason {
     Cooldown,
     /// The backend could not answer; the key may well be free.
     Unavailable(Error),
+    /// The key was used before with other parameters (`fingerprint`): a
+    /// client reused an idempotency key for a different request.
+    Mismatch,
 }
 
 impl Busy {
@@ -59,6 +62,14 @@ impl Busy {
                 BusyReason::Held
             },
             retry_after,
+        }
+    }
+
+    pub(crate) fn mismatch(key: String) -> Self {
+        Busy {
+            key,
+            reason: BusyReason::Mismatch,
+            retry_after: None,
         }
     }
 
@@ -95,6 +106,13 @@ impl Busy {
         matches!(self.reason, BusyReason::Held)
     }
 
+    /// `true` when the key was used before with other parameters
+    /// (`fingerprint`).
+    #[must_use]
+    pub fn is_mismatch(&self) -> bool {
+        matches!(self.reason, BusyReason::Mismatch)
+    }
+
     /// `true` during the cooldown after a successful call on this key.
     #[must_use]
     pub fn is_cooling_down(&self) -> bool {
@@ -106,7 +124,7 @@ impl Busy {
     pub fn error(&self) -> Option<&Error> {
         match &self.reason {
             BusyReason::Unavailable(error) => Some(error),
-            BusyReason::Held | BusyReason::Cooldown => None,
+            BusyReason::Held | BusyReason::Cooldown | BusyReason::Mismatch => None,
         }
     }
 }
@@ -128,6 +146,11 @@ impl fmt::Display for Busy {
             (BusyReason::Cooldown, None) => {
                 write!(f, "`{}` ran recently and is cooling down", self.key)
             }
+            (BusyReason::Mismatch, _) => write!(
+                f,
+                "`{}` was used before for a request with other parameters",
+                self.key
+            ),
             (BusyReason::Unavailable(error), _) => {
                 write!(f, "`{}` could not be locked: {error}", self.key)
             }

@@ -58,12 +58,18 @@ pub struct Call {
     state: Result<(Debouncer, LockKey), Busy>,
     policy: Policy,
     on_error: OnError,
+    fingerprint: Option<u64>,
 }
 
 #[must_use]
 /// Resolves the `Debouncer` and renders the key, before anything awaits (a
 /// `fmt::Arguments` held across an await would make the future `!Send`).
-pub fn call(using: Option<&Debouncer>, key: fmt::Arguments<'_>, options: Options) -> Call {
+pub fn call(
+    using: Option<&Debouncer>,
+    key: fmt::Arguments<'_>,
+    options: Options,
+    fingerprint: Option<fmt::Arguments<'_>>,
+) -> Call {
     let debouncer = match using {
         Some(debouncer) => Some(debouncer.clone()),
         None => crate::installed(),
@@ -79,7 +85,54 @@ pub fn call(using: Option<&Debouncer>, key: fmt::Arguments<'_>, options: Options
         state,
         policy: options.policy(),
         on_error: options.on_error,
+        fingerprint: fingerprint.map(fingerprint_of),
     }
+}
+
+/// FNV-1a over the rendered fingerprint template: stable across processes
+/// and versions (std's hashers promise neither), and no allocation.
+fn fingerprint_of(rendered: fmt::Arguments<'_>) -> u64 {
+    struct Fnv(u64);
+    impl fmt::Write for Fnv {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            for byte in s.bytes() {
+                self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            Ok(())
+        }
+    }
+    let mut hash = Fnv(0xcbf2_9ce4_8422_2325);
+    // A failing Display leaves a partial hash: it still tells requests apart.
+    let _ = fmt::write(&mut hash, rendered);
+    hash.0
+}
+
+/// A stored result with the fingerprint of the request that made it:
+/// `fp <16 hex digits>\n` before the payload.
+fn frame(fingerprint: Option<u64>, stored: Vec<u8>) -> Vec<u8> {
+    match fingerprint {
+        None => stored,
+        Some(fingerprint) => {
+            let mut framed = format!("fp {fingerprint:016x}\n").into_bytes();
+            framed.extend_from_slice(&stored);
+            framed
+        }
+    }
+}
+
+/// The payload of a stored result, and whether its fingerprint (if it has
+/// one) differs from `expected`.
+fn unframe(stored: &[u8], expected: Option<u64>) -> (&[u8], bool) {
+    let Some(rest) = stored.strip_prefix(b"fp ") else {
+        return (stored, false);
+    };
+    let (hex, payload) = rest.split_at(rest.len().min(16));
+    let payload = payload.strip_prefix(b"\n").unwrap_or(payload);
+    let found = std::str::from_utf8(hex)
+        .ok()
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok());
+    let differs = expected.is_some_and(|expected| found != Some(expected));
+    (payload, differs)
 }
 
 fn render(key: fmt::Arguments<'_>) -> String {
@@ -100,6 +153,12 @@ pub enum Start<R> {
 }
 
 impl Call {
+    /// The request's fingerprint, stored with its result.
+    #[must_use]
+    pub fn fingerprint(&self) -> Option<u64> {
+        self.fingerprint
+    }
+
     /// Takes the lock (waits, replays, ... as the options say).
     ///
     /// # Errors
@@ -111,7 +170,7 @@ impl Call {
     ) -> Result<Start<R>, Busy> {
         let (debouncer, key) = self.state?;
         let granted = debouncer.acquire(key, &self.policy).await;
-        decide(granted, decode, self.on_error)
+        decide(granted, decode, self.on_error, self.fingerprint)
     }
 
     /// The blocking form of [`acquire`](Self::acquire), for sync fns.
@@ -125,7 +184,7 @@ impl Call {
     ) -> Result<Start<R>, Busy> {
         let (debouncer, key) = self.state?;
         let granted = debouncer.acquire_blocking(key, &self.policy);
-        decide(granted, decode, self.on_error)
+        decide(granted, decode, self.on_error, self.fingerprint)
     }
 }
 
@@ -145,14 +204,18 @@ fn decide<R>(
     granted: Result<Granted, Busy>,
     decode: impl FnOnce(&[u8]) -> Result<R, Error>,
     on_error: OnError,
+    fingerprint: Option<u64>,
 ) -> Result<Start<R>, Busy> {
     let busy = match granted {
         Ok(Granted::Lock(guard)) => return Ok(Start::Run(Some(guard))),
-        Ok(Granted::Stored(stored, key)) => match decode(&stored) {
-            Ok(value) => return Ok(Start::Replayed(value)),
-            // Not subject to `on_error`: the call did run already, so
-            // running the body again would be the duplicate.
-            Err(error) => return Err(Busy::unavailable(key, error)),
+        Ok(Granted::Stored(stored, key)) => match unframe(&stored, fingerprint) {
+            (_, true) => return Err(Busy::mismatch(key)),
+            (payload, false) => match decode(payload) {
+                Ok(value) => return Ok(Start::Replayed(value)),
+                // Not subject to `on_error`: the call did run already, so
+                // running the body again would be the duplicate.
+                Err(error) => return Err(Busy::unavailable(key, error)),
+            },
         },
         Err(busy) => busy,
     };
@@ -173,6 +236,7 @@ pub fn finish(
     succeeded: bool,
     cooldown_ms: u64,
     replay_ms: u64,
+    fingerprint: Option<u64>,
     stored: Option<Vec<u8>>,
 ) {
     let Some(guard) = guard else {
@@ -182,7 +246,7 @@ pub fn finish(
         cooldown_ms: (succeeded && cooldown_ms > 0).then_some(cooldown_ms),
         store: stored
             .filter(|_| replay_ms > 0)
-            .map(|stored| (stored, replay_ms)),
+            .map(|stored| (frame(fingerprint, stored), replay_ms)),
     };
     guard.finish_detached(finish);
 }
@@ -365,6 +429,11 @@ pub fn decode<R: Replayable>(stored: &[u8]) -> Result<R, Error> {
 pub fn decode_ok<T: Replayable, E>(stored: &[u8]) -> Result<Result<T, E>, Error> {
     T::load(stored).map(Ok)
 }
+
+#[cfg(feature = "actix-web")]
+pub use crate::web::actix::{replayed_response as actix_replayed, store_response as actix_store};
+#[cfg(feature = "axum")]
+pub use crate::web::axum::{replayed_response as axum_replayed, store_response as axum_store};
 
 /// What a handler returning `impl IntoResponse` / `impl Responder` returns
 /// under `#[debounce]` without `busy = ...`: the busy response or its own.

@@ -20,6 +20,8 @@ const SHORTER_THAN_THE_LEASE: Duration = Duration::from_secs(10);
 
 struct Shop {
     debouncer: Debouncer,
+    /// How many times `place` ran.
+    placed: std::sync::atomic::AtomicUsize,
     /// Holds `checkout` and `pay` until the test lets them finish.
     gate: Notify,
     /// Told when `pay` holds its lock.
@@ -61,6 +63,22 @@ async fn pay(shop: Data<Shop>, key: IdempotencyKey, Query(amount): Query<Amount>
     HttpResponse::Created().body(format!("paid {}", amount.cents))
 }
 
+/// Replayed with its status and body; the same key with another cart is 422.
+#[debounce(
+    key = "place:{key}",
+    ttl = 30,
+    replay = "1h",
+    fingerprint = "{order.cart}",
+    using = shop.debouncer
+)]
+async fn place(shop: Data<Shop>, key: IdempotencyKey, Json(order): Json<Order>) -> HttpResponse {
+    let run = shop
+        .placed
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
+    HttpResponse::Created().json(serde_json::json!({ "cart": order.cart, "run": run }))
+}
+
 struct Server {
     base: String,
     shop: Data<Shop>,
@@ -73,6 +91,7 @@ fn serve(backend: Backend) -> Server {
         debouncer: backend.debouncer.clone(),
         gate: Notify::new(),
         entered: Notify::new(),
+        placed: std::sync::atomic::AtomicUsize::new(0),
     });
     let data = shop.clone();
     let server = HttpServer::new(move || {
@@ -81,6 +100,7 @@ fn serve(backend: Backend) -> Server {
             .route("/users/{user}/checkout", web::post().to(checkout))
             .route("/posts/{post}/like", web::post().to(like))
             .route("/pay", web::post().to(pay))
+            .route("/orders", web::post().to(place))
     })
     .workers(1)
     .disable_signals()
@@ -223,5 +243,39 @@ fn a_client_that_disconnects_leaves_no_lock() {
             .acquire()
             .await;
         assert!(guard.is_ok(), "{guard:?}");
+    });
+}
+
+#[test]
+fn replay_returns_the_first_response_and_422_for_another_payload() {
+    actix(async || {
+        let server = serve(Backend::redis());
+        let place = |key: &str, cart: u64| {
+            server
+                .client
+                .post(format!("{}/orders", server.base))
+                .header("Idempotency-Key", key)
+                .header("content-type", "application/json")
+                .body(order(cart))
+                .send()
+        };
+        let first = place("o-1", 5).await.unwrap();
+        assert_eq!(first.status(), 201);
+        assert!(first.headers().get("idempotency-replayed").is_none());
+        let content_type = first.headers()["content-type"].clone();
+        let body = first.text().await.unwrap();
+        assert_eq!(body, r#"{"cart":5,"run":1}"#);
+
+        let again = place("o-1", 5).await.unwrap();
+        assert_eq!(again.status(), 201);
+        assert_eq!(again.headers()["idempotency-replayed"], "true");
+        assert_eq!(again.headers()["content-type"], content_type);
+        assert_eq!(again.text().await.unwrap(), body, "the stored body");
+
+        assert_problem(place("o-1", 6).await.unwrap(), 422).await;
+        assert_eq!(
+            server.shop.placed.load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
     });
 }

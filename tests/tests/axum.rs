@@ -20,6 +20,8 @@ const LONG: Duration = Duration::from_secs(30);
 
 struct App {
     debouncer: Debouncer,
+    /// How many times `place` ran.
+    placed: std::sync::atomic::AtomicUsize,
     /// Holds `checkout` and `pay` until the test lets them finish.
     gate: Notify,
     /// Told when `pay` holds its lock.
@@ -68,6 +70,29 @@ async fn pay(
     (StatusCode::CREATED, format!("paid {}", amount.cents)).into_response()
 }
 
+/// Replayed with its status and body; the same key with another cart is 422.
+#[debounce(
+    key = "place:{key}",
+    ttl = 30,
+    replay = "1h",
+    fingerprint = "{order.cart}",
+    using = state.debouncer
+)]
+async fn place(
+    State(state): State<Arc<App>>,
+    key: IdempotencyKey,
+    Json(order): Json<Order>,
+) -> impl IntoResponse {
+    let run = state
+        .placed
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
+    (
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "cart": order.cart, "run": run })),
+    )
+}
+
 struct Server {
     base: String,
     app: Arc<App>,
@@ -80,11 +105,13 @@ async fn serve(backend: Backend) -> Server {
         debouncer: backend.debouncer.clone(),
         gate: Notify::new(),
         entered: Notify::new(),
+        placed: std::sync::atomic::AtomicUsize::new(0),
     });
     let router = Router::new()
         .route("/users/{user}/checkout", post(checkout))
         .route("/posts/{post}/like", post(like))
         .route("/pay", post(pay))
+        .route("/orders", post(place))
         .with_state(app.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -239,5 +266,38 @@ async fn an_unavailable_backend_is_503_without_details() {
     assert!(
         !body.to_lowercase().contains("redis") && !body.contains("127.0.0.1"),
         "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_returns_the_first_response_and_422_for_another_payload() {
+    let server = serve(Backend::redis()).await;
+    let place = |key: &str, cart: u64| {
+        server
+            .client
+            .post(format!("{}/orders", server.base))
+            .header("Idempotency-Key", key)
+            .header("content-type", "application/json")
+            .body(order(cart))
+            .send()
+    };
+    let first = place("o-1", 5).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("idempotency-replayed").is_none());
+    let content_type = first.headers()["content-type"].clone();
+    let body = first.text().await.unwrap();
+    assert_eq!(body, r#"{"cart":5,"run":1}"#);
+
+    let again = place("o-1", 5).await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    assert_eq!(again.headers()["content-type"], content_type);
+    assert_eq!(again.text().await.unwrap(), body, "the stored body");
+
+    assert_problem(place("o-1", 6).await.unwrap(), 422).await;
+    assert_eq!(
+        server.app.placed.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one execution"
     );
 }

@@ -208,7 +208,26 @@ async fn another_type_is_a_typed_error(backend: Backend) {
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the body did not run again");
 }
 
+#[debounce(key = "transfer:{id}", ttl = 30, replay = "1h", fingerprint = "{to}:{cents}", using = debouncer)]
+async fn transfer(debouncer: &Debouncer, id: u64, to: &str, cents: u64) -> Result<u64, AppError> {
+    Ok(cents)
+}
+
+async fn a_reused_key_with_other_parameters_is_a_mismatch(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    assert_eq!(transfer(debouncer, 9, "alice", 100).await.unwrap(), 100);
+    assert_eq!(transfer(debouncer, 9, "alice", 100).await.unwrap(), 100);
+    match transfer(debouncer, 9, "bob", 100).await {
+        Err(AppError::Busy(busy)) => {
+            assert!(busy.is_mismatch(), "{busy}");
+            assert!(busy.error().is_none() && !busy.is_held());
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+}
+
 on_both_backends! {
+    a_reused_key_with_other_parameters_is_a_mismatch => super::a_reused_key_with_other_parameters_is_a_mismatch;
     duplicates_get_the_first_output => super::duplicates_get_the_first_output;
     waiting_duplicates_coalesce_into_one_execution => super::waiting_duplicates_coalesce;
     a_duplicate_in_flight_is_busy_then_replayed => super::a_duplicate_in_flight_is_busy;

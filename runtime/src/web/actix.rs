@@ -93,3 +93,57 @@ impl<T: crate::__private::AsDebouncer + ?Sized> crate::__private::AsDebouncer
         (**self).as_debouncer()
     }
 }
+
+/// `replay` on a handler: the response, made whole again, and its stored
+/// form (2xx only, unless `errors`; none for a body over 1 MiB).
+pub async fn store_response(
+    response: HttpResponse,
+    errors: bool,
+) -> (HttpResponse, Option<Vec<u8>>) {
+    let status = response.status();
+    if !(errors || status.is_success()) {
+        return (response, None);
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.as_bytes().to_vec())
+        .unwrap_or_default();
+    // Only a body known to fit is read: the client gets any other intact.
+    let fits = match actix_web::body::MessageBody::size(response.body()) {
+        actix_web::body::BodySize::None => true,
+        actix_web::body::BodySize::Sized(size) => size <= super::MAX_STORED_BODY as u64,
+        actix_web::body::BodySize::Stream => false,
+    };
+    if !fits {
+        tracing::warn!(
+            "redis-debounce: a streamed or large response body is not stored for replay"
+        );
+        return (response, None);
+    }
+    let (head, body) = response.into_parts();
+    if let Ok(Ok(bytes)) = actix_web::body::to_bytes_limited(body, super::MAX_STORED_BODY).await {
+        let stored = super::encode_response(status.as_u16(), &content_type, &bytes);
+        (head.set_body(BoxBody::new(bytes)), Some(stored))
+    } else {
+        tracing::warn!("redis-debounce: the response body cannot be stored for replay");
+        (head.set_body(BoxBody::new(())), None)
+    }
+}
+
+/// A stored response, with `Idempotency-Replayed: true`.
+///
+/// # Errors
+///
+/// [`Error::Replay`](crate::Error::Replay) when the stored value is not a response.
+pub fn replayed_response(stored: &[u8]) -> Result<HttpResponse, crate::Error> {
+    let (status, content_type, body) = super::decode_response(stored)?;
+    let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+    if let Ok(content_type) = HeaderValue::from_bytes(content_type)
+        && !content_type.is_empty()
+    {
+        response.insert_header((header::CONTENT_TYPE, content_type));
+    }
+    response.insert_header((super::IDEMPOTENCY_REPLAYED, "true"));
+    Ok(response.body(body.to_vec()))
+}

@@ -68,3 +68,70 @@ impl From<Busy> for Response {
         busy.into_response()
     }
 }
+
+/// `replay` on a handler: the response, made whole again, and its stored
+/// form (2xx only, unless `errors`; none for a body over 1 MiB).
+pub async fn store_response(
+    response: impl IntoResponse,
+    errors: bool,
+) -> (Response, Option<Vec<u8>>) {
+    use http_body_util::{BodyExt as _, Limited};
+
+    let response = response.into_response();
+    let status = response.status();
+    if !(errors || status.is_success()) {
+        return (response, None);
+    }
+    // Only a body known to fit is read: the client gets any other intact.
+    let fits = http_body::Body::size_hint(response.body())
+        .upper()
+        .is_some_and(|upper| upper <= super::MAX_STORED_BODY as u64);
+    if !fits {
+        tracing::warn!(
+            "redis-debounce: a streamed or large response body is not stored for replay"
+        );
+        return (response, None);
+    }
+    let (parts, body) = response.into_parts();
+    let collected = Limited::new(body, super::MAX_STORED_BODY).collect().await;
+    match collected {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .map_or(&[][..], HeaderValue::as_bytes);
+            let stored = super::encode_response(status.as_u16(), content_type, &bytes);
+            (Response::from_parts(parts, Body::from(bytes)), Some(stored))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "redis-debounce: the response body cannot be stored for replay");
+            (
+                Response::from_parts(parts, Body::empty()).into_response(),
+                None,
+            )
+        }
+    }
+}
+
+/// A stored response, with `Idempotency-Replayed: true`.
+///
+/// # Errors
+///
+/// [`Error::Replay`](crate::Error::Replay) when the stored value is not a response.
+pub fn replayed_response(stored: &[u8]) -> Result<Response, crate::Error> {
+    let (status, content_type, body) = super::decode_response(stored)?;
+    let mut response = Response::new(Body::from(body.to_vec()));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    if let Ok(content_type) = HeaderValue::from_bytes(content_type)
+        && !content_type.is_empty()
+    {
+        headers.insert(header::CONTENT_TYPE, content_type);
+    }
+    headers.insert(
+        super::IDEMPOTENCY_REPLAYED,
+        HeaderValue::from_static("true"),
+    );
+    Ok(response)
+}
