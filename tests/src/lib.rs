@@ -279,3 +279,55 @@ pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F:
         .map(|output| output.expect("ready"))
         .collect()
 }
+
+/// What the axum and actix-web suites share: request bodies and the check
+/// of a problem response.
+pub mod web {
+    use serde::Deserialize;
+
+    /// The JSON body of a checkout.
+    #[derive(Debug, Deserialize)]
+    pub struct Order {
+        /// The cart checked out.
+        pub cart: u64,
+    }
+
+    /// A query string `?cents=...`.
+    #[derive(Debug, Deserialize)]
+    pub struct Amount {
+        /// The amount.
+        pub cents: u64,
+    }
+
+    /// `{"cart": <cart>}`.
+    #[must_use]
+    pub fn order(cart: u64) -> String {
+        format!(r#"{{"cart":{cart}}}"#)
+    }
+
+    /// Asserts an RFC 9457 problem response with `status`, and returns its
+    /// `Retry-After` in seconds, if any.
+    ///
+    /// # Panics
+    ///
+    /// When the response is not such a problem.
+    pub async fn assert_problem(response: reqwest::Response, status: u16) -> Option<u64> {
+        assert_eq!(response.status().as_u16(), status);
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "application/problem+json");
+        let retry_after = headers.get("retry-after").map(|value| {
+            value
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .expect("whole seconds")
+        });
+        let body = response.text().await.unwrap();
+        assert!(body.contains(&format!(r#""status":{status}"#)), "{body}");
+        assert!(
+            body.contains(r#""title":"#) && body.contains(r#""detail":"#),
+            "{body}"
+        );
+        retry_after
+    }
+}

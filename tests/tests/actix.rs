@@ -10,7 +10,7 @@ use actix_web::web::{self, Data, Json, Query};
 use actix_web::{App, HttpResponse, HttpServer, Responder};
 use redis_debounce::{Busy, Debouncer, IdempotencyKey, debounce};
 use redis_debounce_tests::Backend;
-use serde::Deserialize;
+use redis_debounce_tests::web::{Amount, Order, assert_problem, order};
 use tokio::sync::{Notify, mpsc};
 
 const LONG: Duration = Duration::from_secs(30);
@@ -26,16 +26,6 @@ struct Shop {
     gate: Notify,
     /// Told when `pay` holds its lock.
     entered: Notify,
-}
-
-#[derive(Deserialize)]
-struct Order {
-    cart: u64,
-}
-
-#[derive(Deserialize)]
-struct Amount {
-    cents: u64,
 }
 
 /// `impl Responder`, no `busy`: a duplicate gets the 409 problem.
@@ -119,26 +109,6 @@ fn serve(backend: Backend) -> Server {
 /// Runs a test on actix's runtime, as `#[actix_web::main]` would.
 fn actix(test: impl AsyncFnOnce()) {
     actix_web::rt::System::new().block_on(test());
-}
-
-fn order(cart: u64) -> String {
-    format!(r#"{{"cart":{cart}}}"#)
-}
-
-async fn assert_problem(response: reqwest::Response, status: u16) -> Option<u64> {
-    assert_eq!(response.status().as_u16(), status);
-    let headers = response.headers().clone();
-    assert_eq!(headers["content-type"], "application/problem+json");
-    let retry_after = headers.get("retry-after").map(|value| {
-        value
-            .to_str()
-            .unwrap()
-            .parse::<u64>()
-            .expect("whole seconds")
-    });
-    let body = response.text().await.unwrap();
-    assert!(body.contains(&format!(r#""status":{status}"#)), "{body}");
-    retry_after
 }
 
 #[test]

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use redis_debounce::{Busy, Debouncer, IdempotencyKey, debounce};
 use redis_debounce_tests::Backend;
-use serde::Deserialize;
+use redis_debounce_tests::web::{Amount, Order, assert_problem, order};
 use tokio::sync::{Notify, mpsc};
 
 const LONG: Duration = Duration::from_secs(30);
@@ -26,16 +26,6 @@ struct App {
     gate: Notify,
     /// Told when `pay` holds its lock.
     entered: Notify,
-}
-
-#[derive(Deserialize)]
-struct Order {
-    cart: u64,
-}
-
-#[derive(Deserialize)]
-struct Amount {
-    cents: u64,
 }
 
 /// `impl IntoResponse`, no `busy`: a duplicate gets the 409 problem.
@@ -124,26 +114,6 @@ async fn serve(backend: Backend) -> Server {
     }
 }
 
-async fn assert_problem(response: reqwest::Response, status: u16) -> Option<u64> {
-    assert_eq!(response.status().as_u16(), status);
-    let headers = response.headers().clone();
-    assert_eq!(headers["content-type"], "application/problem+json");
-    let retry_after = headers.get("retry-after").map(|value| {
-        value
-            .to_str()
-            .unwrap()
-            .parse::<u64>()
-            .expect("whole seconds")
-    });
-    let body = response.text().await.unwrap();
-    assert!(body.contains(&format!(r#""status":{status}"#)), "{body}");
-    assert!(
-        body.contains(r#""title":"#) && body.contains(r#""detail":"#),
-        "{body}"
-    );
-    retry_after
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_identical_posts_run_once() {
     let server = serve(Backend::redis()).await;
@@ -168,10 +138,6 @@ async fn fifty_identical_posts_run_once() {
     let first = answers.recv().await.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
     assert_eq!(first.text().await.unwrap(), "cart 11 of user 7");
-}
-
-fn order(cart: u64) -> String {
-    format!(r#"{{"cart":{cart}}}"#)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
