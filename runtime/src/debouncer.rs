@@ -275,7 +275,7 @@ impl Debouncer {
         waiting: &Waiting,
         mode: Mode,
     ) -> Granted {
-        let taken_at = waiting.last_ask;
+        let taken_at = waiting.last_ask();
         let lease = Lease::new(key, fence, taken_at + Duration::from_millis(ask.ttl_ms));
         let watchdog = policy.renew.then(|| {
             Renewal {
@@ -366,30 +366,40 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// between two asks when no wake-up comes.
 #[derive(Debug)]
 struct Waiting {
+    /// How long to wait in all, until the first ask sets `deadline`.
+    wait: Option<Duration>,
     deadline: Option<Instant>,
     backoff: Duration,
     /// When the last acquire was sent: a lease taken by it started no
     /// earlier.
-    last_ask: Instant,
+    last_ask: Option<Instant>,
 }
 
 impl Waiting {
+    /// No clock read here: the first [`ask`](Self::ask) reads it once.
     fn new(wait: Option<Duration>) -> Self {
-        let now = Instant::now();
         Waiting {
-            deadline: wait.map(|wait| now + wait),
+            wait,
+            deadline: None,
             backoff: FIRST_BACKOFF,
-            last_ask: now,
+            last_ask: None,
         }
+    }
+
+    /// When the last acquire was sent.
+    fn last_ask(&self) -> Instant {
+        self.last_ask.unwrap_or_else(Instant::now)
     }
 
     /// The next acquire: it tells how long this caller still waits.
     fn ask(&mut self, ask: Ask) -> Ask {
-        self.last_ask = Instant::now();
+        let now = Instant::now();
+        self.last_ask = Some(now);
+        if self.deadline.is_none() {
+            self.deadline = self.wait.map(|wait| now + wait);
+        }
         let wait_ms = self.deadline.map_or(0, |deadline| {
-            let left = deadline
-                .saturating_duration_since(self.last_ask)
-                .as_millis();
+            let left = deadline.saturating_duration_since(now).as_millis();
             u64::try_from(left).unwrap_or(u64::MAX).max(1)
         });
         Ask { wait_ms, ..ask }

@@ -121,21 +121,17 @@ impl MemoryBackend {
             return false;
         }
         if entry.expires <= now {
-            // Ours, but expired: no longer ours; drop the stale entry.
-            state.locks.remove(key);
+            // Ours, but expired: no longer ours.
             return false;
         }
-        match finish.cooldown_ms {
-            None => {
-                state.locks.remove(key);
-            }
-            Some(ms) => {
-                *entry = Entry {
-                    owner: None,
-                    expires: now + Duration::from_millis(ms),
-                };
-            }
-        }
+        // A freed entry stays, expired, so that the next acquire of the key
+        // reuses it instead of copying the key again; sweeps drop it later.
+        *entry = Entry {
+            owner: None,
+            expires: finish
+                .cooldown_ms
+                .map_or(now, |ms| now + Duration::from_millis(ms)),
+        };
         if let Some((payload, ms)) = finish.store {
             state
                 .results

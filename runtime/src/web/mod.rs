@@ -1,5 +1,9 @@
 //! HTTP semantics shared by the framework integrations: the status, headers
 //! and RFC 9457 problem body of a [`Busy`], and the `Idempotency-Key` header.
+#![cfg_attr(
+    not(any(feature = "axum", feature = "actix-web")),
+    allow(dead_code, reason = "used by the framework integrations")
+)]
 
 use std::fmt;
 use std::time::Duration;
