@@ -3,6 +3,7 @@
 //! of blocking connections for sync callers.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Waker};
 use std::time::Duration;
@@ -122,6 +123,9 @@ fn eval_blocking<T: FromRedisValue>(
     }
 }
 
+/// Commands that may wait on the multiplexed connection at once.
+const PIPELINE_BUFFER: usize = 1 << 20;
+
 /// Idle blocking connections kept for reuse.
 const POOL_SIZE: usize = 16;
 
@@ -136,6 +140,10 @@ pub(crate) struct RedisBackend {
     /// Idle connections for async waiters: a `BLPOP` holds its connection,
     /// so it cannot share the multiplexed one.
     waiters: Mutex<Vec<(tokio::runtime::Id, MultiplexedConnection)>>,
+    /// Whether the server is known to have the scripts: only then may an
+    /// acquire be a plain `SET`, since a release's NOSCRIPT retry would
+    /// let the caller's next acquire overtake it.
+    scripts_loaded: AtomicBool,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -190,6 +198,7 @@ impl RedisBackend {
             manager: Mutex::new(None),
             pool: Mutex::new(Vec::new()),
             waiters: Mutex::new(Vec::new()),
+            scripts_loaded: AtomicBool::new(false),
         })
     }
 
@@ -218,7 +227,13 @@ impl RedisBackend {
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(Some(self.response_timeout))
             .set_number_of_retries(1)
-            .set_max_delay(self.connect_timeout);
+            .set_max_delay(self.connect_timeout)
+            // A detached release must be in the connection's queue when
+            // `finish_detached` returns, so that the caller's next acquire
+            // is ordered after it. With the default bound (50), a send
+            // under load first waits for room, and a later acquire can take
+            // the room first. The bound is a permit count, not memory.
+            .set_pipeline_buffer_size(PIPELINE_BUFFER);
         let manager = ConnectionManager::new_lazy_with_config(self.client.clone(), config)
             .map_err(|e| Error::from_redis(e, "", self.connect_timeout))?;
         *slot = Some((runtime, manager.clone()));
@@ -242,13 +257,48 @@ impl RedisBackend {
         }
     }
 
+    /// `SET key token NX PX ttl` alone, for a request that wants nothing but
+    /// the lock (no fencing token, stored result or wait): a native command
+    /// costs the server a fifth of the script. When the key is taken, the
+    /// script then says by whom and for how long (the busy path pays a second
+    /// round trip; a free key pays none). Only once the scripts are known to
+    /// be loaded: see `scripts_loaded`.
+    fn plain_set(&self, key: &str, ask: Ask) -> Option<Cmd> {
+        if ask.fence
+            || ask.replay
+            || ask.wait_ms > 0
+            || !self.scripts_loaded.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(ask.token.as_bytes())
+            .arg("NX")
+            .arg("PX")
+            .arg(ask.ttl_ms);
+        Some(cmd)
+    }
+
     pub(crate) async fn acquire(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
+        if let Some(set) = self.plain_set(key, ask) {
+            let taken = self
+                .run(key, |mut manager| async move {
+                    set.query_async::<Option<Value>>(&mut manager).await
+                })
+                .await?;
+            if taken.is_some() {
+                return Ok(Acquire::Taken { fence: None });
+            }
+        }
         let cmd = acquire_cmd(key, ask);
         let value = self
             .run(key, |mut manager| async move {
                 eval_async::<Value>(&mut manager, &cmd).await
             })
             .await?;
+        // The script ran, so every script is loaded (a NOSCRIPT loads all).
+        self.scripts_loaded.store(true, Ordering::Relaxed);
         decode_acquire(value, key)
     }
 
@@ -352,9 +402,17 @@ impl RedisBackend {
     }
 
     pub(crate) fn acquire_blocking(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
+        if let Some(set) = self.plain_set(key, ask) {
+            let taken =
+                self.run_blocking(key, |connection| set.query::<Option<Value>>(connection))?;
+            if taken.is_some() {
+                return Ok(Acquire::Taken { fence: None });
+            }
+        }
         let cmd = acquire_cmd(key, ask);
         let value =
             self.run_blocking(key, |connection| eval_blocking::<Value>(connection, &cmd))?;
+        self.scripts_loaded.store(true, Ordering::Relaxed);
         decode_acquire(value, key)
     }
 
@@ -407,7 +465,10 @@ impl RedisBackend {
         let deadline = self.deadline();
         let cmd = finish_cmd(key, token, finish);
         let key = key.to_owned();
-        let mut release = Box::pin(async move {
+        // Unconstrained: with its coop budget spent, a task's first poll
+        // of a channel send returns Pending without queueing the command,
+        // and the caller's next acquire would overtake its own release.
+        let mut release = Box::pin(tokio::task::unconstrained(async move {
             match tokio::time::timeout(deadline, eval_async::<bool>(&mut manager, &cmd)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => {
@@ -420,7 +481,7 @@ impl RedisBackend {
                     );
                 }
             }
-        });
+        }));
         // One poll queues the command on the multiplexed connection, so a
         // request sent after this returns is ordered after it; the answer
         // is awaited off the caller's path.
