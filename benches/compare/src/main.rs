@@ -28,7 +28,12 @@ const RELEASE: &str =
 
 /// `SET key token NX PX ttl`, then the compare-and-delete script: what a
 /// careful hand-written lock does, waiting for both answers.
-async fn hand_written(manager: &mut ConnectionManager, release: &redis::Script, key: &str, token: u64) {
+async fn hand_written(
+    manager: &mut ConnectionManager,
+    release: &redis::Script,
+    key: &str,
+    token: u64,
+) {
     let token = token.to_le_bytes();
     let taken: Option<String> = redis::cmd("SET")
         .arg(key)
