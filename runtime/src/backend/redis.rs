@@ -62,6 +62,16 @@ fn finish_cmd(key: &str, token: Token, finish: &Finish) -> Cmd {
     cmd
 }
 
+/// The lock key of a [`finish_cmd`], for a log line: read back from the
+/// command, so that the release path copies no key when all goes well.
+fn finish_key(cmd: &Cmd) -> String {
+    // EVALSHA <sha> <numkeys> <key> ...
+    match cmd.args_iter().nth(3) {
+        Some(redis::Arg::Simple(key)) => String::from_utf8_lossy(key).into_owned(),
+        _ => String::new(),
+    }
+}
+
 fn extend_cmd(key: &str, token: Token, ttl_ms: u64) -> Cmd {
     let mut cmd = redis::cmd("EVALSHA");
     cmd.arg(EXTEND.get_hash())
@@ -464,7 +474,6 @@ impl RedisBackend {
         };
         let deadline = self.deadline();
         let cmd = finish_cmd(key, token, finish);
-        let key = key.to_owned();
         // Unconstrained: with its coop budget spent, a task's first poll
         // of a channel send returns Pending without queueing the command,
         // and the caller's next acquire would overtake its own release.
@@ -472,9 +481,11 @@ impl RedisBackend {
             match tokio::time::timeout(deadline, eval_async::<bool>(&mut manager, &cmd)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => {
+                    let key = finish_key(&cmd);
                     tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
                 }
                 Err(_) => {
+                    let key = finish_key(&cmd);
                     tracing::warn!(
                         key,
                         "redis-debounce: release timed out; the lease will expire by itself"
@@ -532,4 +543,15 @@ fn decode_acquire(value: Value, key: &str) -> Result<Acquire, Error> {
         key,
         Duration::ZERO,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Finish, Token, finish_cmd, finish_key};
+
+    #[test]
+    fn a_finish_command_names_its_key() {
+        let cmd = finish_cmd("debounce:{job:7}", Token::random(), &Finish::RELEASE);
+        assert_eq!(finish_key(&cmd), "debounce:{job:7}");
+    }
 }
