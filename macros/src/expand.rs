@@ -129,7 +129,7 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
         let private = private_path(args, Span::call_site());
         let Locals { guard, ret, .. } = &locals;
         let scope = Ident::new("__debounce_scope", Span::mixed_site());
-        let enter = quote!(let #scope = #private::enter(&#guard););
+        let enter = quote!(let #scope = #private::enter(#guard););
         if needs_value(args) || locals.either {
             // The outcome decides the finish, so the body runs in a closure
             // whose value is kept (`return` and `?` stay inside it).
@@ -143,7 +143,7 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
                 #enter
                 #[allow(clippy::redundant_closure_call)]
                 let #ret #annotation = (move || #arrow { #body })();
-                ::core::mem::drop(#scope);
+                let #guard = #private::leave(#scope);
                 #finish
                 #done
             }
@@ -508,13 +508,13 @@ fn locked_async_block(
             }
         }
     });
-    let annotation = ret_ty.map(|ty| quote!(: #ty));
+    let annotation = ret_ty.map(|ty| quote!(: (#ty, _)));
     let Locals { guard, .. } = locals;
     let private = private_path(args, Span::call_site());
     let done = done(args, locals);
     quote! {
         #take
-        let #ret #annotation = #private::scope(&#guard, async move {
+        let (#ret, #guard) #annotation = #private::scope(#guard, async move {
             #fake_return
             #body
         })

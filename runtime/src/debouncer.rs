@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::backend::{self, Acquire, Ask, Backend, Mode};
-use crate::lease::{Lease, Renewal};
+use crate::lease::Renewal;
 use crate::token::Token;
 use crate::{Busy, Error, LockGuard};
 
@@ -276,24 +276,20 @@ impl Debouncer {
         mode: Mode,
     ) -> Granted {
         let taken_at = waiting.last_ask();
-        let lease = Lease::new(key, fence, taken_at + Duration::from_millis(ask.ttl_ms));
-        let watchdog = policy.renew.then(|| {
-            Renewal {
+        let valid_until = taken_at + Duration::from_millis(ask.ttl_ms);
+        let mut guard = LockGuard::new(self.clone(), key, ask.token, fence, valid_until, mode);
+        if policy.renew {
+            let watchdog = Renewal {
                 debouncer: self.clone(),
-                lease: lease.clone(),
+                lease: guard.lease().clone(),
                 token: ask.token,
                 ttl_ms: ask.ttl_ms,
                 stop_at: policy.max_hold.map(|max_hold| taken_at + max_hold),
             }
-            .start(mode)
-        });
-        Granted::Lock(LockGuard::new(
-            self.clone(),
-            lease,
-            ask.token,
-            mode,
-            watchdog.flatten(),
-        ))
+            .start(mode);
+            guard.watch(watchdog);
+        }
+        Granted::Lock(guard)
     }
 }
 
@@ -587,7 +583,7 @@ impl<T: serde::de::DeserializeOwned> Acquired<T> {
 }
 
 /// A rendered key: the full Redis key and where the logical key sits in it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct LockKey {
     pub(crate) full: String,
     start: usize,

@@ -1,10 +1,13 @@
 //! A held lock, released when dropped.
 
 use std::fmt;
-
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::backend::{Finish, Mode, millis};
+use crate::debouncer::LockKey;
 use crate::lease::{Lease, Watchdog};
 use crate::token::Token;
 use crate::{Debouncer, Error};
@@ -37,9 +40,16 @@ use crate::{Debouncer, Error};
 #[must_use = "dropping the guard releases the lock at once"]
 pub struct LockGuard {
     debouncer: Debouncer,
-    lease: Lease,
+    key: LockKey,
     token: Token,
+    fence: Option<u64>,
+    /// When the lease runs out by our clock, measured from before the
+    /// acquire that took it.
+    valid_until: Instant,
     mode: Mode,
+    /// Made when first asked for (a call that never asks allocates
+    /// nothing for it), or at once with `renew`, whose watchdog shares it.
+    lease: OnceLock<Lease>,
     /// Renews the lease while the guard lives (`renew`).
     watchdog: Option<Watchdog>,
     released: bool,
@@ -48,7 +58,7 @@ pub struct LockGuard {
 impl fmt::Debug for LockGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockGuard")
-            .field("key", &self.lease.full_key())
+            .field("key", &self.key.full)
             .field("token", &self.token)
             .field("renewed", &self.watchdog.is_some())
             .finish_non_exhaustive()
@@ -58,31 +68,41 @@ impl fmt::Debug for LockGuard {
 impl LockGuard {
     pub(crate) fn new(
         debouncer: Debouncer,
-        lease: Lease,
+        key: LockKey,
         token: Token,
+        fence: Option<u64>,
+        valid_until: Instant,
         mode: Mode,
-        watchdog: Option<Watchdog>,
     ) -> Self {
         LockGuard {
             debouncer,
-            lease,
+            key,
             token,
+            fence,
+            valid_until,
             mode,
-            watchdog,
+            lease: OnceLock::new(),
+            watchdog: None,
             released: false,
         }
+    }
+
+    /// Renews the lease while the guard lives (`renew`).
+    pub(crate) fn watch(&mut self, watchdog: Option<Watchdog>) {
+        self.watchdog = watchdog;
     }
 
     /// The key, without the Redis prefix.
     #[must_use]
     pub fn key(&self) -> &str {
-        self.lease.key()
+        self.key.logical()
     }
 
     /// The lock's [`Lease`]: its fencing token and whether it is still ours.
     #[must_use]
     pub fn lease(&self) -> &Lease {
-        &self.lease
+        self.lease
+            .get_or_init(|| Lease::new(self.key.clone(), self.fence, self.valid_until))
     }
 
     /// Releases the lock and waits for the answer (cancelling the wait still
@@ -219,7 +239,9 @@ impl LockGuard {
     /// Stops renewal and marks the lease over, before the lock is given up.
     fn end(&mut self) {
         self.watchdog = None;
-        self.lease.mark_lost();
+        if let Some(lease) = self.lease.get() {
+            lease.mark_lost();
+        }
     }
 
     async fn finish(mut self, finish: Finish) -> Result<bool, Error> {
@@ -227,7 +249,7 @@ impl LockGuard {
         let answer = self
             .debouncer
             .backend()
-            .finish(self.lease.full_key(), self.token, finish)
+            .finish(&self.key.full, self.token, finish)
             .await;
         // Only now: a future dropped mid-flight leaves the guard
         // unreleased, so its drop still frees the lock (redis-py #3847).
@@ -237,10 +259,10 @@ impl LockGuard {
 
     fn finish_blocking(mut self, finish: Finish) -> Result<bool, Error> {
         self.end();
-        let answer =
-            self.debouncer
-                .backend()
-                .finish_blocking(self.lease.full_key(), self.token, finish);
+        let answer = self
+            .debouncer
+            .backend()
+            .finish_blocking(&self.key.full, self.token, finish);
         self.released = true;
         answer
     }
@@ -255,12 +277,9 @@ impl LockGuard {
     fn give_up(&mut self, finish: Finish) {
         self.end();
         self.released = true;
-        self.debouncer.backend().finish_detached(
-            self.lease.full_key(),
-            self.token,
-            self.mode,
-            finish,
-        );
+        self.debouncer
+            .backend()
+            .finish_detached(&self.key.full, self.token, self.mode, finish);
     }
 }
 

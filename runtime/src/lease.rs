@@ -11,10 +11,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::Debouncer;
 use crate::backend::Mode;
 use crate::debouncer::LockKey;
 use crate::token::Token;
+use crate::{Debouncer, LockGuard};
 
 /// The lease of the lock a debounced body runs under.
 ///
@@ -164,23 +164,26 @@ impl Lease {
 }
 
 tokio::task_local! {
-    static TASK_LEASE: Option<Lease>;
+    /// The guard of the async debounced body this task runs (`None`: it
+    /// runs unlocked). The guard itself lives here while the body runs, so
+    /// its lease is made only if the body asks for it.
+    static TASK_BODY: Option<LockGuard>;
 }
 
 thread_local! {
-    /// `Some` while a sync debounced body runs on this thread (`Some(None)`
-    /// when it runs unlocked). A sync body cannot be suspended, so this
-    /// wins over the task's lease: it is the innermost body.
-    static THREAD_LEASE: RefCell<SyncBody> = const { RefCell::new(SyncBody::Outside) };
+    /// The guard of the sync debounced body running on this thread. A sync
+    /// body cannot be suspended, so this wins over the task's: it is the
+    /// innermost body.
+    static THREAD_BODY: RefCell<SyncBody> = const { RefCell::new(SyncBody::Outside) };
 }
 
 /// Where this thread is, for [`lease()`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum SyncBody {
     /// Not in a sync debounced body.
     Outside,
-    /// In one, with its lease (`None`: it runs unlocked).
-    Inside(Option<Lease>),
+    /// In one, with its guard (`None`: it runs unlocked).
+    Inside(Option<LockGuard>),
 }
 
 /// The lease of the debounced body this is called from: `None` outside
@@ -188,34 +191,66 @@ enum SyncBody {
 /// backend failure). See [`Lease`].
 #[must_use]
 pub fn lease() -> Option<Lease> {
-    match THREAD_LEASE.with(|body| body.borrow().clone()) {
-        SyncBody::Inside(lease) => lease,
-        SyncBody::Outside => TASK_LEASE.try_with(Clone::clone).ok().flatten(),
+    let of = |guard: &Option<LockGuard>| guard.as_ref().map(|guard| guard.lease().clone());
+    let sync_body = THREAD_BODY
+        .try_with(|body| match &*body.borrow() {
+            SyncBody::Inside(guard) => Some(of(guard)),
+            SyncBody::Outside => None,
+        })
+        .ok()
+        .flatten();
+    match sync_body {
+        Some(lease) => lease,
+        None => TASK_BODY.try_with(of).ok().flatten(),
     }
 }
 
-/// Runs `body` with `lease` as the task's current lease.
-pub(crate) fn scope<F: Future>(lease: Option<Lease>, body: F) -> impl Future<Output = F::Output> {
-    TASK_LEASE.scope(lease, body)
+/// Runs `body` with `guard` as the task's current one, and gives the guard
+/// back with the body's value. A future dropped mid-body drops the guard
+/// with it, which releases the lock.
+pub(crate) async fn scope<F: Future>(
+    guard: Option<LockGuard>,
+    body: F,
+) -> (F::Output, Option<LockGuard>) {
+    let mut scoped = std::pin::pin!(TASK_BODY.scope(guard, body));
+    let output = scoped.as_mut().await;
+    (output, scoped.take_value().flatten())
 }
 
-/// Makes `lease` the thread's current lease until the returned value drops.
-pub(crate) fn enter(lease: Option<Lease>) -> Entered {
+/// Makes `guard` the thread's current one until [`Entered::leave`], or
+/// until the returned value drops (and the guard with it: a `return`, `?`
+/// or panic in the body releases the lock).
+pub(crate) fn enter(guard: Option<LockGuard>) -> Entered {
     Entered {
-        previous: THREAD_LEASE.with(|current| current.replace(SyncBody::Inside(lease))),
+        previous: Some(THREAD_BODY.with(|current| current.replace(SyncBody::Inside(guard)))),
     }
 }
 
-/// Restores the thread's previous lease when dropped.
+/// A sync body's guard, held by the thread while the body runs.
 #[derive(Debug)]
 pub struct Entered {
-    previous: SyncBody,
+    /// What the thread had before; `None` once restored.
+    previous: Option<SyncBody>,
+}
+
+impl Entered {
+    /// Restores the thread's previous body and gives this one's guard back.
+    pub(crate) fn leave(mut self) -> Option<LockGuard> {
+        self.restore()
+    }
+
+    fn restore(&mut self) -> Option<LockGuard> {
+        let previous = self.previous.take()?;
+        match THREAD_BODY.try_with(|current| current.replace(previous)) {
+            Ok(SyncBody::Inside(guard)) => guard,
+            Ok(SyncBody::Outside) | Err(_) => None,
+        }
+    }
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        let previous = std::mem::replace(&mut self.previous, SyncBody::Outside);
-        THREAD_LEASE.with(|current| *current.borrow_mut() = previous);
+        drop(self.restore());
     }
 }
 

@@ -251,16 +251,26 @@ pub fn finish(
     guard.finish_detached(finish);
 }
 
-/// The lease of `guard` as the current one while the async body runs.
-pub fn scope<F: Future>(guard: &Option<LockGuard>, body: F) -> impl Future<Output = F::Output> {
-    crate::lease::scope(guard.as_ref().map(|guard| guard.lease().clone()), body)
+/// Runs the async body with `guard` as the task's current one (for
+/// `lease()`), and gives the guard back with the body's value.
+pub fn scope<F: Future>(
+    guard: Option<LockGuard>,
+    body: F,
+) -> impl Future<Output = (F::Output, Option<LockGuard>)> {
+    crate::lease::scope(guard, body)
 }
 
-/// The lease of `guard` as the current one until the value is dropped
-/// (sync bodies).
+/// Makes `guard` the thread's current one while a sync body runs; a body
+/// that leaves early drops it, which releases the lock.
 #[must_use]
-pub fn enter(guard: &Option<LockGuard>) -> crate::lease::Entered {
-    crate::lease::enter(guard.as_ref().map(|guard| guard.lease().clone()))
+pub fn enter(guard: Option<LockGuard>) -> crate::lease::Entered {
+    crate::lease::enter(guard)
+}
+
+/// The guard back from [`enter`], once the sync body has its value.
+#[must_use]
+pub fn leave(entered: crate::lease::Entered) -> Option<LockGuard> {
+    entered.leave()
 }
 
 /// Whether the body succeeded, for `cooldown`: `Ok` for a `Result`
