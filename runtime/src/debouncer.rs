@@ -138,6 +138,36 @@ impl Debouncer {
         &self.inner.backend
     }
 
+    /// Waits until every lock this `Debouncer` gave up from async code on
+    /// the current tokio runtime is free in Redis.
+    ///
+    /// A debounced call does not wait for its release: it is sent on the
+    /// connection as the body returns, and Redis runs it before any later
+    /// request of the same `Debouncer`. A process that exits right after a
+    /// call may exit before the release has left it, and the key then
+    /// stays taken until its lease runs out; await `flush` before such an
+    /// exit (the end of `main`, a job's last step). Releases from blocking
+    /// code, and [`LockGuard::release`], are done when they return.
+    ///
+    /// # Errors
+    ///
+    /// The backend's [`Error`]: the releases may not have arrived, and
+    /// their leases then run out by themselves.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redis_debounce::Debouncer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), redis_debounce::Error> {
+    /// let debouncer = Debouncer::memory();
+    /// drop(debouncer.try_lock("nightly-export", Duration::from_secs(300)).await);
+    /// debouncer.flush().await?; // the lock is free before the process exits
+    /// # Ok(()) }
+    /// ```
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.backend().flush().await
+    }
+
     /// Takes `key` for `ttl` unless another caller holds it: the same as
     /// `self.lock(key, ttl).acquire()`.
     ///

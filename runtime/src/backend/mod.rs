@@ -187,6 +187,17 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Waits until every release sent so far from this tokio runtime has
+    /// been run by the backend.
+    pub(crate) async fn flush(&self) -> Result<(), Error> {
+        match self {
+            Backend::Redis(redis) => redis.flush().await,
+            Backend::Memory(_) => Ok(()),
+        }
+    }
+}
+
 /// A duration in whole milliseconds, at least one; zero is a configuration
 /// error (`what` names it).
 pub(crate) fn millis(duration: Duration, what: &str) -> Result<u64, Error> {

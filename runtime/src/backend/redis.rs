@@ -3,9 +3,9 @@
 //! of blocking connections for sync callers.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write as _;
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -18,31 +18,74 @@ use super::{Acquire, Ask, Finish, Mode};
 use crate::Error;
 use crate::token::Token;
 
-const ACQUIRE_LUA: &str = include_str!("../scripts/acquire.lua");
-const FINISH_LUA: &str = include_str!("../scripts/finish.lua");
-const EXTEND_LUA: &str = include_str!("../scripts/extend.lua");
-static ACQUIRE: LazyLock<Script> = LazyLock::new(|| Script::new(ACQUIRE_LUA));
-static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(FINISH_LUA));
-static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(EXTEND_LUA));
+/// Put before the scripts that wake waiters: the `wake` function.
+macro_rules! with_wake {
+    ($script:literal) => {
+        concat!(include_str!("../scripts/wake.lua"), include_str!($script))
+    };
+}
+
+/// A script as sent: without its comment lines and indentation. Redis
+/// hashes the text of every `EVAL`, and the comments are for readers.
+fn compact(lua: &str) -> String {
+    let mut out = String::with_capacity(lua.len());
+    for line in lua.lines().map(str::trim) {
+        if !line.is_empty() && !line.starts_with("--") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+static ACQUIRE_LUA: LazyLock<String> =
+    LazyLock::new(|| compact(with_wake!("../scripts/acquire.lua")));
+static FINISH_LUA: LazyLock<String> =
+    LazyLock::new(|| compact(with_wake!("../scripts/finish.lua")));
+static EXTEND_LUA: LazyLock<String> =
+    LazyLock::new(|| compact(include_str!("../scripts/extend.lua")));
+static RELEASE_LUA: LazyLock<String> =
+    LazyLock::new(|| compact(with_wake!("../scripts/release.lua")));
+/// Sent by hash (`EVALSHA`): their answers are awaited, so a NOSCRIPT is
+/// heard, and answered by loading them.
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| Script::new(&ACQUIRE_LUA));
+static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(&EXTEND_LUA));
 
 /// The keys that belong to one lock key, beside it in its hash slot.
 const SUFFIXES: [&str; 4] = [":fence", ":waiting", ":signal", ":result"];
 
-/// `EVALSHA <script> 5 <key> <key>:fence <key>:waiting <key>:signal <key>:result`:
-/// every script declares the same keys, written into the command's buffer
-/// (no string per key).
-fn evalsha(script: &Script, key: &str) -> Cmd {
-    let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script.get_hash()).arg(1 + SUFFIXES.len()).arg(key);
+/// Bytes of a command's arguments beyond its keys: the longest script hash,
+/// token and numbers fit.
+const ARGS_BYTES: usize = 96;
+
+/// Writes `<key><suffix>` as one argument, straight into the command's
+/// buffer (no string, no formatting machinery).
+fn key_arg(cmd: &mut Cmd, key: &str, suffix: &str) {
+    let mut arg = cmd.writer_for_next_arg();
+    // Writing into the command's own `Vec` cannot fail.
+    let _ = arg.write_all(key.as_bytes());
+    let _ = arg.write_all(suffix.as_bytes());
+}
+
+/// `<EVALSHA hash | EVAL text> 5 <key> <key>:fence <key>:waiting <key>:signal <key>:result`:
+/// the acquire and finish scripts declare the same keys. Sized up front:
+/// the buffers never grow while the command is written.
+fn eval_keys(eval: &str, script: &str, key: &str, args: usize, payload: usize) -> Cmd {
+    let keys = 1 + SUFFIXES.len();
+    let mut cmd = Cmd::with_capacity(
+        3 + keys + args,
+        script.len() + keys * key.len() + 32 + ARGS_BYTES + payload,
+    );
+    cmd.arg(eval).arg(script).arg(keys).arg(key);
     for suffix in SUFFIXES {
-        cmd.write_arg_fmt(format_args!("{key}{suffix}"));
+        key_arg(&mut cmd, key, suffix);
     }
     cmd
 }
 
 fn acquire_cmd(key: &str, ask: Ask) -> Cmd {
     let flags = u8::from(ask.fence) | u8::from(ask.replay) << 1;
-    let mut cmd = evalsha(&ACQUIRE, key);
+    let mut cmd = eval_keys("EVALSHA", ACQUIRE.get_hash(), key, 4, 0);
     cmd.arg(ask.token.as_bytes())
         .arg(ask.ttl_ms)
         .arg(flags)
@@ -50,9 +93,20 @@ fn acquire_cmd(key: &str, ask: Ask) -> Cmd {
     cmd
 }
 
-/// The script call that gives a lock up.
+/// The script call that gives a lock up: the plain release, or with a
+/// cooldown and/or a stored result. Both are sent as text (`EVAL`), never
+/// by hash: a finish is sent without the caller waiting, and one that met
+/// a NOSCRIPT would need a second trip that the caller's next request
+/// could overtake (or, unheard, would leave the lock to its lease).
 fn finish_cmd(key: &str, token: Token, finish: &Finish) -> Cmd {
-    let mut cmd = evalsha(&FINISH, key);
+    if *finish == Finish::RELEASE {
+        return release_cmd(key, token);
+    }
+    let payload = finish
+        .store
+        .as_ref()
+        .map_or(0, |(payload, _)| payload.len());
+    let mut cmd = eval_keys("EVAL", &FINISH_LUA, key, 4, payload);
     cmd.arg(token.as_bytes())
         .arg(finish.cooldown_ms.unwrap_or(0));
     match &finish.store {
@@ -62,10 +116,21 @@ fn finish_cmd(key: &str, token: Token, finish: &Finish) -> Cmd {
     cmd
 }
 
+/// `EVAL <release.lua> 3 <key> <key>:waiting <key>:signal <token>`.
+fn release_cmd(key: &str, token: Token) -> Cmd {
+    let lua = RELEASE_LUA.as_str();
+    let mut cmd = Cmd::with_capacity(7, lua.len() + 3 * key.len() + ARGS_BYTES);
+    cmd.arg("EVAL").arg(lua).arg(3).arg(key);
+    key_arg(&mut cmd, key, ":waiting");
+    key_arg(&mut cmd, key, ":signal");
+    cmd.arg(token.as_bytes());
+    cmd
+}
+
 /// The lock key of a [`finish_cmd`], for a log line: read back from the
 /// command, so that the release path copies no key when all goes well.
 fn finish_key(cmd: &Cmd) -> String {
-    // EVALSHA <sha> <numkeys> <key> ...
+    // EVAL(SHA) <script> <numkeys> <key> ...
     match cmd.args_iter().nth(3) {
         Some(redis::Arg::Simple(key)) => String::from_utf8_lossy(key).into_owned(),
         _ => String::new(),
@@ -85,20 +150,19 @@ fn extend_cmd(key: &str, token: Token, ttl_ms: u64) -> Cmd {
 /// `BLPOP <key>:signal <seconds>`: a waiter's sleep, cut short by a release.
 fn wait_cmd(key: &str, timeout: Duration) -> Cmd {
     let mut cmd = redis::cmd("BLPOP");
-    cmd.write_arg_fmt(format_args!("{key}:signal"));
+    key_arg(&mut cmd, key, ":signal");
     // Redis reads a decimal timeout in seconds; 0 would mean forever.
     cmd.arg(format!("{:.3}", timeout.as_secs_f64().max(0.001)));
     cmd
 }
 
-/// Loads every script at once after a NOSCRIPT (a new or restarted
-/// server): the release script is then known before any release is sent,
-/// so a queued release never takes a second round trip that a later
-/// request could overtake.
+/// Loads every script sent by hash at once after a NOSCRIPT (a new or
+/// restarted server, `SCRIPT FLUSH`), so that one NOSCRIPT costs one extra
+/// round trip, not one per script.
 fn load_scripts() -> Pipeline {
     let mut pipe = redis::pipe();
-    for lua in [ACQUIRE_LUA, FINISH_LUA, EXTEND_LUA] {
-        pipe.cmd("SCRIPT").arg("LOAD").arg(lua).ignore();
+    for lua in [&ACQUIRE_LUA, &EXTEND_LUA] {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(lua.as_str()).ignore();
     }
     pipe
 }
@@ -107,14 +171,24 @@ fn is_noscript(err: &redis::RedisError) -> bool {
     err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
 }
 
+/// `cmd.query_async(manager)`, through the manager's own method rather
+/// than the `ConnectionLike` trait, whose every request boxes its future.
+async fn query_async<T: FromRedisValue>(
+    manager: &mut ConnectionManager,
+    cmd: &Cmd,
+) -> redis::RedisResult<T> {
+    let value = manager.send_packed_command(cmd).await?;
+    Ok(redis::from_redis_value(value.extract_error()?)?)
+}
+
 async fn eval_async<T: FromRedisValue>(
     manager: &mut ConnectionManager,
     cmd: &Cmd,
 ) -> redis::RedisResult<T> {
-    match cmd.query_async(manager).await {
+    match query_async(manager, cmd).await {
         Err(err) if is_noscript(&err) => {
             load_scripts().exec_async(manager).await?;
-            cmd.query_async(manager).await
+            query_async(manager, cmd).await
         }
         answer => answer,
     }
@@ -150,10 +224,6 @@ pub(crate) struct RedisBackend {
     /// Idle connections for async waiters: a `BLPOP` holds its connection,
     /// so it cannot share the multiplexed one.
     waiters: Mutex<Vec<(tokio::runtime::Id, MultiplexedConnection)>>,
-    /// Whether the server is known to have the scripts: only then may an
-    /// acquire be a plain `SET`, since a release's NOSCRIPT retry would
-    /// let the caller's next acquire overtake it.
-    scripts_loaded: AtomicBool,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -208,7 +278,6 @@ impl RedisBackend {
             manager: Mutex::new(None),
             pool: Mutex::new(Vec::new()),
             waiters: Mutex::new(Vec::new()),
-            scripts_loaded: AtomicBool::new(false),
         })
     }
 
@@ -267,22 +336,39 @@ impl RedisBackend {
         }
     }
 
+    /// A `PING` behind every release sent from this runtime: Redis answers
+    /// one connection in order, so its answer comes after theirs. No
+    /// connection yet, nothing sent: nothing to wait for.
+    pub(crate) async fn flush(&self) -> Result<(), Error> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::config("async lock calls need a tokio runtime"))?
+            .id();
+        let started = lock(&self.manager)
+            .as_ref()
+            .is_some_and(|(id, _)| *id == runtime);
+        if !started {
+            return Ok(());
+        }
+        let ping = redis::cmd("PING");
+        self.run("", |mut manager| async move {
+            query_async::<Value>(&mut manager, &ping).await
+        })
+        .await
+        .map(drop)
+    }
+
     /// `SET key token NX PX ttl` alone, for a request that wants nothing but
     /// the lock (no fencing token, stored result or wait): a native command
     /// costs the server a fifth of the script. When the key is taken, the
     /// script then says by whom and for how long (the busy path pays a second
-    /// round trip; a free key pays none). Only once the scripts are known to
-    /// be loaded: see `scripts_loaded`.
-    fn plain_set(&self, key: &str, ask: Ask) -> Option<Cmd> {
-        if ask.fence
-            || ask.replay
-            || ask.wait_ms > 0
-            || !self.scripts_loaded.load(Ordering::Relaxed)
-        {
+    /// round trip; a free key pays none).
+    fn plain_set(key: &str, ask: Ask) -> Option<Cmd> {
+        if ask.fence || ask.replay || ask.wait_ms > 0 {
             return None;
         }
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key)
+        let mut cmd = Cmd::with_capacity(6, key.len() + ARGS_BYTES);
+        cmd.arg("SET")
+            .arg(key)
             .arg(ask.token.as_bytes())
             .arg("NX")
             .arg("PX")
@@ -291,10 +377,10 @@ impl RedisBackend {
     }
 
     pub(crate) async fn acquire(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
-        if let Some(set) = self.plain_set(key, ask) {
+        if let Some(set) = Self::plain_set(key, ask) {
             let taken = self
                 .run(key, |mut manager| async move {
-                    set.query_async::<Option<Value>>(&mut manager).await
+                    query_async::<Option<Value>>(&mut manager, &set).await
                 })
                 .await?;
             if taken.is_some() {
@@ -307,8 +393,6 @@ impl RedisBackend {
                 eval_async::<Value>(&mut manager, &cmd).await
             })
             .await?;
-        // The script ran, so every script is loaded (a NOSCRIPT loads all).
-        self.scripts_loaded.store(true, Ordering::Relaxed);
         decode_acquire(value, key)
     }
 
@@ -412,7 +496,7 @@ impl RedisBackend {
     }
 
     pub(crate) fn acquire_blocking(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
-        if let Some(set) = self.plain_set(key, ask) {
+        if let Some(set) = Self::plain_set(key, ask) {
             let taken =
                 self.run_blocking(key, |connection| set.query::<Option<Value>>(connection))?;
             if taken.is_some() {
@@ -422,7 +506,6 @@ impl RedisBackend {
         let cmd = acquire_cmd(key, ask);
         let value =
             self.run_blocking(key, |connection| eval_blocking::<Value>(connection, &cmd))?;
-        self.scripts_loaded.store(true, Ordering::Relaxed);
         decode_acquire(value, key)
     }
 
@@ -473,17 +556,43 @@ impl RedisBackend {
             return;
         };
         let deadline = self.deadline();
-        let cmd = finish_cmd(key, token, finish);
-        // Unconstrained: with its coop budget spent, a task's first poll
-        // of a channel send returns Pending without queueing the command,
-        // and the caller's next acquire would overtake its own release.
+        let mut cmd = finish_cmd(key, token, finish);
+        let mut cx = Context::from_waker(Waker::noop());
+        if *finish == Finish::RELEASE {
+            // Nobody needs a plain release's answer: Redis's reply is read
+            // and dropped by the connection, so the release costs no task,
+            // no timer and no channel back. Unconstrained: with its coop
+            // budget spent, a task's first poll of a channel send returns
+            // Pending without queueing the command, and the caller's next
+            // acquire would overtake its own release.
+            cmd.set_no_response(true);
+            let sent = {
+                let send = std::pin::pin!(tokio::task::unconstrained(
+                    manager.send_packed_command(&cmd)
+                ));
+                send.poll(&mut cx)
+            };
+            match sent {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(error)) => warn_release_failed(&cmd, &error),
+                // Nothing was queued (the connection is being made):
+                // send it once it is there.
+                Poll::Pending => drop(runtime.spawn(async move {
+                    let sent = tokio::time::timeout(deadline, manager.send_packed_command(&cmd));
+                    if let Ok(Err(error)) = sent.await {
+                        warn_release_failed(&cmd, &error);
+                    }
+                })),
+            }
+            return;
+        }
+        // A cooldown or a stored result: its answer is awaited off the
+        // caller's path, and a failure is logged (a result that was not
+        // stored means a later duplicate runs).
         let mut release = Box::pin(tokio::task::unconstrained(async move {
             match tokio::time::timeout(deadline, eval_async::<bool>(&mut manager, &cmd)).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(error)) => {
-                    let key = finish_key(&cmd);
-                    tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
-                }
+                Ok(Err(error)) => warn_release_failed(&cmd, &error),
                 Err(_) => {
                     let key = finish_key(&cmd);
                     tracing::warn!(
@@ -496,11 +605,15 @@ impl RedisBackend {
         // One poll queues the command on the multiplexed connection, so a
         // request sent after this returns is ordered after it; the answer
         // is awaited off the caller's path.
-        let mut cx = Context::from_waker(Waker::noop());
         if release.as_mut().poll(&mut cx).is_pending() {
             drop(runtime.spawn(release));
         }
     }
+}
+
+fn warn_release_failed(cmd: &Cmd, error: &redis::RedisError) {
+    let key = finish_key(cmd);
+    tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
 }
 
 fn decode_acquire(value: Value, key: &str) -> Result<Acquire, Error> {

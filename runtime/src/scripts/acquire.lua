@@ -12,10 +12,8 @@ if bit.band(flags, 2) ~= 0 then
     local stored = redis.call('GET', KEYS[5])
     if stored then
         -- A waiter that gets the result passes the wake-up on to the next.
-        if wait > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
-            redis.call('DEL', KEYS[4])
-            redis.call('RPUSH', KEYS[4], '1')
-            redis.call('PEXPIRE', KEYS[4], math.max(redis.call('PTTL', KEYS[3]), 1))
+        if wait > 0 then
+            wake(KEYS[3], KEYS[4])
         end
         return {3, stored}
     end

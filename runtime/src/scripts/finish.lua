@@ -19,10 +19,5 @@ if cooldown > 0 then
 else
     redis.call('DEL', KEYS[1])
 end
--- Wake one waiter, if any (each later release wakes the next one).
-if redis.call('EXISTS', KEYS[3]) == 1 then
-    redis.call('DEL', KEYS[4])
-    redis.call('RPUSH', KEYS[4], '1')
-    redis.call('PEXPIRE', KEYS[4], math.max(redis.call('PTTL', KEYS[3]), 1))
-end
+wake(KEYS[3], KEYS[4])
 return 1
