@@ -233,17 +233,32 @@ impl Debouncer {
 
     /// Renders `<prefix>{<key>}` in one allocation.
     pub(crate) fn key(&self, key: fmt::Arguments<'_>) -> Result<LockKey, Error> {
-        let prefix = self.prefix();
-        let mut full = String::with_capacity(prefix.len() + 48);
-        full.push_str(prefix);
-        full.push('{');
+        if let Some(key) = key.as_str() {
+            return Ok(self.key_str(key));
+        }
+        let mut full = self.key_start(48);
         let start = full.len();
         full.write_fmt(key).map_err(|_| {
             Error::config("a key placeholder's Display implementation returned an error")
         })?;
-        let end = full.len();
-        full.push('}');
-        Ok(LockKey { full, start, end })
+        Ok(LockKey::close(full, start))
+    }
+
+    /// [`key`](Self::key) of a key that is a string already: no formatting.
+    pub(crate) fn key_str(&self, key: &str) -> LockKey {
+        let mut full = self.key_start(key.len());
+        let start = full.len();
+        full.push_str(key);
+        LockKey::close(full, start)
+    }
+
+    /// `<prefix>{`, with room for a key of `len` bytes and the `}`.
+    fn key_start(&self, len: usize) -> String {
+        let prefix = self.prefix();
+        let mut full = String::with_capacity(prefix.len() + len + 2);
+        full.push_str(prefix);
+        full.push('{');
+        full
     }
 
     /// Takes `key` under `policy`, waiting if it says so.
@@ -507,10 +522,8 @@ impl LockRequest<'_> {
         self
     }
 
-    fn lock_key(&self) -> Result<LockKey, Busy> {
-        self.debouncer
-            .key(format_args!("{}", self.key))
-            .map_err(|e| Busy::unavailable(self.key.into(), e))
+    fn lock_key(&self) -> LockKey {
+        self.debouncer.key_str(self.key)
     }
 
     /// Takes the lock.
@@ -520,7 +533,7 @@ impl LockRequest<'_> {
     /// A [`Busy`]: held by another caller (after the wait, if any), in a
     /// cooldown, or the backend failed (also for an invalid setting).
     pub async fn acquire(self) -> Result<LockGuard, Busy> {
-        let key = self.lock_key()?;
+        let key = self.lock_key();
         match self.debouncer.acquire(key, &self.policy).await? {
             Granted::Lock(guard) => Ok(guard),
             Granted::Stored(..) => unreachable_stored(self.key),
@@ -533,7 +546,7 @@ impl LockRequest<'_> {
     ///
     /// As [`acquire`](Self::acquire).
     pub fn acquire_blocking(self) -> Result<LockGuard, Busy> {
-        let key = self.lock_key()?;
+        let key = self.lock_key();
         match self.debouncer.acquire_blocking(key, &self.policy)? {
             Granted::Lock(guard) => Ok(guard),
             Granted::Stored(..) => unreachable_stored(self.key),
@@ -555,7 +568,7 @@ impl LockRequest<'_> {
         mut self,
     ) -> Result<Acquired<T>, Busy> {
         self.policy.replay = true;
-        let key = self.lock_key()?;
+        let key = self.lock_key();
         let granted = self.debouncer.acquire(key, &self.policy).await?;
         Acquired::from_granted(granted)
     }
@@ -571,7 +584,7 @@ impl LockRequest<'_> {
         mut self,
     ) -> Result<Acquired<T>, Busy> {
         self.policy.replay = true;
-        let key = self.lock_key()?;
+        let key = self.lock_key();
         let granted = self.debouncer.acquire_blocking(key, &self.policy)?;
         Acquired::from_granted(granted)
     }
@@ -621,6 +634,13 @@ pub(crate) struct LockKey {
 }
 
 impl LockKey {
+    /// The key written after `<prefix>{` from `start` on, closed with `}`.
+    fn close(mut full: String, start: usize) -> Self {
+        let end = full.len();
+        full.push('}');
+        LockKey { full, start, end }
+    }
+
     pub(crate) fn logical(&self) -> &str {
         &self.full[self.start..self.end]
     }

@@ -25,13 +25,17 @@ pub(crate) struct MemoryBackend {
     released_blocking: Condvar,
 }
 
+/// The maps' hasher: foldhash, a fraction of `SipHash`'s cost per key (a
+/// pair hashes its key twice), randomly seeded per process.
+type Map<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct State {
-    locks: HashMap<Box<str>, Entry>,
+    locks: Map<Entry>,
     /// Stored results (`replay`), by lock key.
-    results: HashMap<Box<str>, (Vec<u8>, Instant)>,
+    results: Map<(Vec<u8>, Instant)>,
     /// Fencing counters, by lock key; like Redis's, they never expire.
-    fences: HashMap<Box<str>, u64>,
+    fences: Map<u64>,
     inserts_since_sweep: u32,
     /// How many releases so far: a waiter's mark.
     releases: u64,
