@@ -319,7 +319,10 @@ impl RedisBackend {
         Ok(manager)
     }
 
-    /// Runs one request on the multiplexed connection within the deadline.
+    /// Runs one request on the multiplexed connection. The connection
+    /// bounds it: each connection attempt by the connect timeout, the
+    /// answer by the response timeout (a timer per request; a second one
+    /// around it here would cost every call as much again).
     async fn run<T, F>(
         &self,
         key: &str,
@@ -329,11 +332,7 @@ impl RedisBackend {
         F: Future<Output = redis::RedisResult<T>>,
     {
         let manager = self.manager()?;
-        let deadline = self.deadline();
-        match tokio::time::timeout(deadline, request(manager)).await {
-            Ok(answer) => answer.map_err(|e| self.error(e, key)),
-            Err(_) => Err(Error::Timeout { after: deadline }),
-        }
+        request(manager).await.map_err(|e| self.error(e, key))
     }
 
     /// A `PING` behind every release sent from this runtime: Redis answers
