@@ -1,10 +1,15 @@
 //! The Rust side of the comparison: the same workload (take a lock on a
 //! key, release it) through redis-debounce, hand-written redis-rs and
 //! rslock, one caller at a time and 64 tasks at once. Prints one JSON line
-//! per run; `run` turns them into a table and a chart.
+//! per library and mode; `run` turns them into a table and a chart.
+//!
+//! The libraries take turns: every round runs each of them once (the order
+//! rotating from round to round), so that a slower or faster stretch of the
+//! machine falls on all of them alike.
 //!
 //! `compare <redis url> <pairs>`
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
@@ -12,6 +17,8 @@ use redis_debounce::{Busy, Debouncer, debounce};
 
 const TTL: Duration = Duration::from_secs(30);
 const TASKS: usize = 64;
+/// Rounds measured, after one that warms up connections and caches.
+const ROUNDS: usize = 10;
 
 #[debounce(key = "cmp:debounce:{id}", ttl = 30, using = debouncer)]
 async fn debounced(debouncer: &Debouncer, id: usize) -> Result<usize, Busy> {
@@ -54,128 +61,188 @@ async fn hand_written(
     assert!(released);
 }
 
-fn report(name: &str, mode: &str, mut latencies: Vec<Duration>, elapsed: Duration) {
-    latencies.sort_unstable();
-    let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
-    #[allow(clippy::cast_precision_loss)]
-    let per_second = latencies.len() as f64 / elapsed.as_secs_f64();
-    println!(
-        r#"{{"name":"{name}","mode":"{mode}","calls_per_s":{per_second:.0},"p50_us":{:.1},"p99_us":{:.1}}}"#,
-        at(50).as_secs_f64() * 1e6,
-        at(99).as_secs_f64() * 1e6,
-    );
+/// The libraries compared; the discriminant indexes their tallies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lib {
+    DebounceAsync = 0,
+    DebounceSync = 1,
+    HandWritten = 2,
+    Rslock = 3,
 }
 
-/// Runs `pairs` sequential calls of `call` and reports them.
-async fn sequential<F: AsyncFnMut(usize)>(name: &str, pairs: usize, mut call: F) {
-    for i in 0..pairs / 10 {
-        call(i).await; // warm up
+impl Lib {
+    fn name(self) -> &'static str {
+        match self {
+            Lib::DebounceAsync => "redis-debounce (async fn)",
+            Lib::DebounceSync => "redis-debounce (sync fn)",
+            Lib::HandWritten => "redis-rs, hand-written",
+            Lib::Rslock => "rslock",
+        }
     }
-    let mut latencies = Vec::with_capacity(pairs);
+}
+
+/// What every library needs, shared by the tasks.
+struct Bench {
+    debouncer: Debouncer,
+    manager: ConnectionManager,
+    release: redis::Script,
+    rslock: rslock::LockManager,
+    /// One key per task, made before the clock starts.
+    hand_keys: Vec<String>,
+    rslock_keys: Vec<String>,
+}
+
+impl Bench {
+    /// One lock + release pair of `lib` by task `task`.
+    async fn pair(&self, lib: Lib, task: usize, n: u64) {
+        match lib {
+            Lib::DebounceAsync => {
+                debounced(&self.debouncer, task).await.expect("free");
+            }
+            Lib::DebounceSync => {
+                tokio::task::block_in_place(|| debounced_sync(&self.debouncer, task))
+                    .expect("free");
+            }
+            Lib::HandWritten => {
+                let mut manager = self.manager.clone();
+                hand_written(&mut manager, &self.release, &self.hand_keys[task], n).await;
+            }
+            Lib::Rslock => {
+                let resource = self.rslock_keys[task].as_bytes();
+                let lock = self.rslock.lock(resource, TTL).await.expect("free");
+                self.rslock.unlock(&lock).await;
+            }
+        }
+    }
+
+    /// Waits until the releases sent so far have run (redis-debounce does
+    /// not wait for them on the caller's path): part of the round's time.
+    async fn settle(&self, lib: Lib) {
+        if matches!(lib, Lib::DebounceAsync | Lib::DebounceSync) {
+            self.debouncer.flush().await.expect("flush");
+        }
+    }
+}
+
+/// The latencies and time of one library in one mode, over all rounds.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Tally {
+    fn report(&mut self, lib: Lib, mode: &str) {
+        let latencies = &mut self.latencies;
+        latencies.sort_unstable();
+        let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+        #[allow(clippy::cast_precision_loss)]
+        let per_second = latencies.len() as f64 / self.elapsed.as_secs_f64();
+        println!(
+            r#"{{"name":"{}","mode":"{mode}","calls_per_s":{per_second:.0},"p50_us":{:.1},"p99_us":{:.1}}}"#,
+            lib.name(),
+            at(50).as_secs_f64() * 1e6,
+            at(99).as_secs_f64() * 1e6,
+        );
+    }
+}
+
+/// One library's turn, one caller: `pairs` calls in a row.
+async fn sequential(bench: &Bench, lib: Lib, pairs: usize, tally: &mut Tally) {
     let started = Instant::now();
-    for i in 0..pairs {
+    for n in 0..pairs {
         let at = Instant::now();
-        call(i).await;
-        latencies.push(at.elapsed());
+        bench.pair(lib, 0, n as u64).await;
+        tally.latencies.push(at.elapsed());
     }
-    report(name, "1 caller", latencies, started.elapsed());
+    bench.settle(lib).await;
+    tally.elapsed += started.elapsed();
 }
 
-/// Runs 64 tasks of `pairs / 64` calls each, every task on its own key.
-async fn concurrent<F, Fut>(name: &str, pairs: usize, call: F)
-where
-    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
+/// One library's turn, 64 tasks at once, each on its own key.
+async fn concurrent(bench: &Arc<Bench>, lib: Lib, pairs: usize, tally: &mut Tally) {
     let per_task = pairs / TASKS;
     let started = Instant::now();
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
-            let call = call.clone();
+            let bench = Arc::clone(bench);
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(per_task);
-                for i in 0..per_task {
+                for n in 0..per_task {
                     let at = Instant::now();
-                    call(task, i).await;
+                    bench.pair(lib, task, n as u64).await;
                     latencies.push(at.elapsed());
                 }
                 latencies
             })
         })
         .collect();
-    let mut latencies = Vec::with_capacity(pairs);
     for task in tasks {
-        latencies.extend(task.await.expect("task"));
+        tally.latencies.extend(task.await.expect("task"));
     }
-    report(name, "64 tasks", latencies, started.elapsed());
+    bench.settle(lib).await;
+    tally.elapsed += started.elapsed();
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let url = args.next().expect("usage: compare <redis url> <pairs>");
-    let pairs: usize = args.next().map_or(5000, |n| n.parse().expect("a number"));
+    let pairs: usize = args.next().map_or(20_000, |n| n.parse().expect("a number"));
+    let per_round = pairs / ROUNDS;
 
-    let debouncer = Debouncer::open(&url).expect("url");
     let client = redis::Client::open(url.as_str()).expect("url");
-    let manager = ConnectionManager::new(client).await.expect("connect");
-    let release = redis::Script::new(RELEASE);
-    let rslock = rslock::LockManager::new(vec![url.clone()]);
-
-    sequential("redis-debounce (async fn)", pairs, async |i| {
-        debounced(&debouncer, 0).await.map(|_| i).expect("free");
-    })
-    .await;
-    let blocking = debouncer.clone();
-    let sync_run = tokio::task::spawn_blocking(move || {
-        let mut latencies = Vec::with_capacity(pairs);
-        let started = Instant::now();
-        for _ in 0..pairs {
-            let at = Instant::now();
-            debounced_sync(&blocking, 0).expect("free");
-            latencies.push(at.elapsed());
-        }
-        (latencies, started.elapsed())
+    let bench = Arc::new(Bench {
+        debouncer: Debouncer::open(&url).expect("url"),
+        manager: ConnectionManager::new(client).await.expect("connect"),
+        release: redis::Script::new(RELEASE),
+        rslock: rslock::LockManager::new(vec![url.clone()]),
+        hand_keys: (0..TASKS).map(|task| format!("cmp:hand:{task}")).collect(),
+        rslock_keys: (0..TASKS)
+            .map(|task| format!("cmp:rslock:{task}"))
+            .collect(),
     });
-    let (latencies, elapsed) = sync_run.await.expect("sync run");
-    report("redis-debounce (sync fn)", "1 caller", latencies, elapsed);
-    {
-        let mut manager = manager.clone();
-        sequential("redis-rs, hand-written", pairs, async |i| {
-            hand_written(&mut manager, &release, "cmp:hand:0", i as u64).await;
-        })
-        .await;
-    }
-    sequential("rslock", pairs, async |_| {
-        let lock = rslock.lock("cmp:rslock:0", TTL).await.expect("free");
-        rslock.unlock(&lock).await;
-    })
-    .await;
 
-    let d = debouncer.clone();
-    concurrent("redis-debounce (async fn)", pairs, move |task, _| {
-        let d = d.clone();
-        async move {
-            debounced(&d, task).await.expect("free");
+    let one_caller = [
+        Lib::DebounceAsync,
+        Lib::DebounceSync,
+        Lib::HandWritten,
+        Lib::Rslock,
+    ];
+    let mut tallies = one_caller.map(|_| Tally::default());
+    let mut order = one_caller;
+    for round in 0..=ROUNDS {
+        for lib in order {
+            let mut warm_up = Tally::default();
+            let tally = if round == 0 {
+                &mut warm_up
+            } else {
+                &mut tallies[lib as usize]
+            };
+            sequential(&bench, lib, per_round, tally).await;
         }
-    })
-    .await;
-    let (m, r) = (manager.clone(), release.clone());
-    concurrent("redis-rs, hand-written", pairs, move |task, i| {
-        let (mut m, r) = (m.clone(), r.clone());
-        async move {
-            hand_written(&mut m, &r, &format!("cmp:hand:{task}"), i as u64).await;
+        order.rotate_left(1);
+    }
+    for lib in one_caller {
+        tallies[lib as usize].report(lib, "1 caller");
+    }
+
+    let many = [Lib::DebounceAsync, Lib::HandWritten, Lib::Rslock];
+    let mut tallies = one_caller.map(|_| Tally::default());
+    let mut order = many;
+    for round in 0..=ROUNDS {
+        for lib in order {
+            let mut warm_up = Tally::default();
+            let tally = if round == 0 {
+                &mut warm_up
+            } else {
+                &mut tallies[lib as usize]
+            };
+            concurrent(&bench, lib, per_round, tally).await;
         }
-    })
-    .await;
-    let rslock = std::sync::Arc::new(rslock);
-    concurrent("rslock", pairs, move |task, _| {
-        let rslock = rslock.clone();
-        async move {
-            let resource = format!("cmp:rslock:{task}");
-            let lock = rslock.lock(resource.as_bytes(), TTL).await.expect("free");
-            rslock.unlock(&lock).await;
-        }
-    })
-    .await;
+        order.rotate_left(1);
+    }
+    for lib in many {
+        tallies[lib as usize].report(lib, "64 tasks");
+    }
 }
