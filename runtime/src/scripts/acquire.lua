@@ -18,20 +18,34 @@ if bit.band(flags, 2) ~= 0 then
         return {3, stored}
     end
 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+-- A waiter that takes the lock while others still wait flags its own lock
+-- (the 16-byte token and a '+'), so that its release wakes the next one.
+local value = ARGV[1]
+if wait > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+    value = ARGV[1] .. '+'
+end
+if redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2]) then
     local fence = 0
     if bit.band(flags, 1) ~= 0 then
         fence = redis.call('INCR', KEYS[2])
     end
     return {0, fence}
 end
+local held = redis.call('GET', KEYS[1])
 local state = 1
-if redis.call('GET', KEYS[1]) == 'cooldown' then
+if held == 'cooldown' then
     state = 2
 end
--- A waiter marks the key so that the holder's release sends a wake-up;
--- the mark lasts as long as the longest waiter.
-if wait > 0 and redis.call('PTTL', KEYS[3]) < wait then
-    redis.call('SET', KEYS[3], '1', 'PX', wait)
+if wait > 0 then
+    -- The mark lasts as long as the longest waiter.
+    if redis.call('PTTL', KEYS[3]) < wait then
+        redis.call('SET', KEYS[3], '1', 'PX', wait)
+    end
+    -- Flag the holder's lock, keeping its lease: its release then wakes a
+    -- waiter, and a release of an unflagged lock needs to look no further.
+    -- (A cooldown is not flagged: it ends by expiring, not by a release.)
+    if state == 1 and held and #held == 16 then
+        redis.call('APPEND', KEYS[1], '+')
+    end
 end
 return {state, redis.call('PTTL', KEYS[1])}

@@ -5,7 +5,9 @@
 -- ARGV: 1 the owner token, 2 the cooldown in ms (0: free the key at once),
 --       3 how long to keep the result in ms (0: store nothing), 4 the result.
 -- Returns 1 when the lock was the caller's, 0 when it was left alone.
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+-- The caller's token, or the token flagged by a waiter ('+').
+local held = redis.call('GET', KEYS[1])
+if held ~= ARGV[1] and held ~= ARGV[1] .. '+' then
     return 0
 end
 local replay = tonumber(ARGV[3])
