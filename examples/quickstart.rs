@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("backend: in-memory (set REDIS_URL=redis://127.0.0.1/ to use Redis)");
         Debouncer::memory()
     };
-    redis_debounce::install(debouncer);
+    redis_debounce::install(debouncer.clone());
 
     let clicks = 20;
     let burst: Vec<_> = (0..clicks)
@@ -66,5 +66,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(answer) => println!("a click after the first finished: {answer}"),
         Err(CartError::Busy(b)) => println!("a click after the first finished: {b}"),
     }
+    // Releases are not awaited by the calls: let them reach Redis before
+    // the process exits, or the keys stay taken until their leases end.
+    debouncer.flush().await?;
     Ok(())
 }

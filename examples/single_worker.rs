@@ -52,6 +52,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         let debouncer = Debouncer::open(&url)?;
         serve(&debouncer, "mailer", std::process::id(), ticks).await?;
+        // The last release reaches Redis before the process exits.
+        debouncer.flush().await?;
         return Ok(());
     }
     println!("backend: in-memory, two instances in this process");

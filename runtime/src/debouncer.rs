@@ -503,7 +503,7 @@ impl LockRequest<'_> {
 
     /// Renews the lease every ttl/3 while the guard lives, with a
     /// compare-and-extend script that never extends a lock that is no
-    /// longer ours; see [`Lease::is_lost`].
+    /// longer ours; see [`Lease::is_lost`](crate::Lease::is_lost).
     pub fn renew(mut self) -> Self {
         self.policy.renew = true;
         self
@@ -516,7 +516,7 @@ impl LockRequest<'_> {
         self
     }
 
-    /// Hands out a fencing token with the lock: [`Lease::fence`].
+    /// Hands out a fencing token with the lock: [`Lease::fence`](crate::Lease::fence).
     pub fn fence(mut self) -> Self {
         self.policy.fence = true;
         self

@@ -15,12 +15,12 @@ use crate::{Debouncer, Error};
 /// A lock held by this caller; dropping it releases the lock.
 ///
 /// The release on drop never blocks an async runtime: from async code it is
-/// queued on the connection and finishes in the background (while the
-/// connection is up, ordered before any later request of the same
-/// `Debouncer`); from blocking code it runs on the dropping thread. A
-/// release still in flight when the process exits is lost, and the lease
-/// then expires by itself. It only ever deletes this holder's own lock, so a
-/// guard whose lease ran out cannot free the next holder's.
+/// written to the connection and not awaited (Redis runs it before any later
+/// request of the same `Debouncer`; [`Debouncer::flush`] waits until it
+/// has); from blocking code it runs on the dropping thread. It only ever
+/// deletes this holder's own lock, so a guard whose lease ran out cannot
+/// free the next holder's. [`release`](Self::release) waits, and tells
+/// whether the lock was still ours.
 ///
 /// ```
 /// use std::time::Duration;
