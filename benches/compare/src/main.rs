@@ -129,6 +129,9 @@ impl Bench {
 struct Tally {
     latencies: Vec<Duration>,
     elapsed: Duration,
+    /// Calls per second of each round: rounds pair the libraries up, so
+    /// ratios are best taken round by round.
+    rounds: Vec<f64>,
 }
 
 impl Tally {
@@ -138,12 +141,21 @@ impl Tally {
         let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
         #[allow(clippy::cast_precision_loss)]
         let per_second = latencies.len() as f64 / self.elapsed.as_secs_f64();
+        let rounds: Vec<String> = self.rounds.iter().map(|r| format!("{r:.0}")).collect();
         println!(
-            r#"{{"name":"{}","mode":"{mode}","calls_per_s":{per_second:.0},"p50_us":{:.1},"p99_us":{:.1}}}"#,
+            r#"{{"name":"{}","mode":"{mode}","calls_per_s":{per_second:.0},"p50_us":{:.1},"p99_us":{:.1},"rounds":[{}]}}"#,
             lib.name(),
             at(50).as_secs_f64() * 1e6,
             at(99).as_secs_f64() * 1e6,
+            rounds.join(","),
         );
+    }
+
+    /// Adds one round of `calls` calls that took `elapsed`.
+    fn round(&mut self, calls: usize, elapsed: Duration) {
+        self.elapsed += elapsed;
+        #[allow(clippy::cast_precision_loss)]
+        self.rounds.push(calls as f64 / elapsed.as_secs_f64());
     }
 }
 
@@ -156,7 +168,7 @@ async fn sequential(bench: &Bench, lib: Lib, pairs: usize, tally: &mut Tally) {
         tally.latencies.push(at.elapsed());
     }
     bench.settle(lib).await;
-    tally.elapsed += started.elapsed();
+    tally.round(pairs, started.elapsed());
 }
 
 /// One library's turn, 64 tasks at once, each on its own key.
@@ -181,7 +193,7 @@ async fn concurrent(bench: &Arc<Bench>, lib: Lib, pairs: usize, tally: &mut Tall
         tally.latencies.extend(task.await.expect("task"));
     }
     bench.settle(lib).await;
-    tally.elapsed += started.elapsed();
+    tally.round(per_task * TASKS, started.elapsed());
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
