@@ -2,8 +2,10 @@
 //! release, one multiplexed connection for async callers and a small pool
 //! of blocking connections for sync callers.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -207,6 +209,26 @@ fn eval_blocking<T: FromRedisValue>(
     }
 }
 
+/// Tells backends apart among the connections a thread keeps (`OWED`).
+static NEXT_BACKEND: AtomicU64 = AtomicU64::new(0);
+
+/// Blocking connections a thread owes one answer per connection:
+/// the answer to the release it sent last without waiting for it.
+const OWED_PER_THREAD: usize = 8;
+
+thread_local! {
+    /// By backend: this thread's next request to that backend goes on the
+    /// same connection, so Redis runs the thread's release first, and reads
+    /// the release's answer before its own.
+    static OWED: RefCell<Vec<(u64, redis::Connection)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether a failed request leaves its connection usable: a server's
+/// answer does; a broken or timed-out connection does not.
+fn reusable(error: &redis::RedisError) -> bool {
+    !(error.is_io_error() || error.is_timeout() || error.is_connection_dropped())
+}
+
 /// Commands that may wait on the multiplexed connection at once.
 const PIPELINE_BUFFER: usize = 1 << 20;
 
@@ -214,6 +236,8 @@ const PIPELINE_BUFFER: usize = 1 << 20;
 const POOL_SIZE: usize = 16;
 
 pub(crate) struct RedisBackend {
+    /// This backend among the connections a thread keeps (`OWED`).
+    id: u64,
     client: Client,
     connect_timeout: Duration,
     response_timeout: Duration,
@@ -272,6 +296,7 @@ impl RedisBackend {
         }
         let client = Client::open(url).map_err(|e| Error::config(format!("`{url}`: {e}")))?;
         Ok(RedisBackend {
+            id: NEXT_BACKEND.fetch_add(1, Ordering::Relaxed),
             client,
             connect_timeout,
             response_timeout,
@@ -458,31 +483,79 @@ impl RedisBackend {
         }
     }
 
-    /// Runs one request on a pooled blocking connection.
+    /// Runs one request on a blocking connection: the one this thread owes
+    /// an answer on, else a pooled one, else a new one.
     fn run_blocking<T>(
         &self,
         key: &str,
         request: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, Error> {
-        let pooled = lock(&self.pool).pop();
-        let mut connection = match pooled {
-            Some(connection) => connection,
-            None => self.connect_blocking().map_err(|e| self.error(e, key))?,
-        };
+        let mut connection = self.checkout(key)?;
         let answer = request(&mut connection);
-        // A server's answer leaves the connection usable; a broken or
-        // timed-out one is dropped so that the next call reconnects.
-        let reusable = match &answer {
-            Ok(_) => true,
-            Err(e) => !(e.is_io_error() || e.is_timeout() || e.is_connection_dropped()),
-        };
-        if reusable {
+        // A broken or timed-out connection is dropped, so that the next
+        // call reconnects.
+        if answer.as_ref().err().is_none_or(reusable) {
             let mut pool = lock(&self.pool);
             if pool.len() < POOL_SIZE {
                 pool.push(connection);
             }
         }
         answer.map_err(|e| self.error(e, key))
+    }
+
+    /// A connection with no answer owed: this thread's own after reading the
+    /// answer of the release it sent on it, else a pooled or a new one.
+    fn checkout(&self, key: &str) -> Result<redis::Connection, Error> {
+        let owed = OWED
+            .try_with(|owed| {
+                let mut owed = owed.borrow_mut();
+                let at = owed.iter().position(|(id, _)| *id == self.id)?;
+                Some(owed.swap_remove(at).1)
+            })
+            .ok()
+            .flatten();
+        if let Some(mut connection) = owed {
+            let answer = connection.recv_response().and_then(Value::extract_error);
+            let Err(error) = answer else {
+                return Ok(connection);
+            };
+            // Which key it was is not kept (a copy per call, for a log line).
+            tracing::warn!(%error, "redis-debounce: a release sent from this thread failed; its lease will expire by itself");
+            if reusable(&error) {
+                return Ok(connection);
+            }
+            // Redis does not answer: neither would it this request.
+            if error.is_timeout() {
+                return Err(self.error(error, key));
+            }
+            // Broken (a restart): on to another connection.
+        }
+        let pooled = lock(&self.pool).pop();
+        match pooled {
+            Some(connection) => Ok(connection),
+            None => self.connect_blocking().map_err(|e| self.error(e, key)),
+        }
+    }
+
+    /// Sends a plain release from blocking code without waiting for its
+    /// answer: the connection stays with this thread, owing the answer,
+    /// and carries the thread's next request to this backend after it.
+    fn release_blocking_detached(&self, key: &str, token: Token) -> Result<(), Error> {
+        let mut connection = self.checkout(key)?;
+        let packed = release_cmd(key, token).get_packed_command();
+        connection
+            .send_packed_command(&packed)
+            .map_err(|e| self.error(e, key))?;
+        // Should the thread be gone already, the connection closes: the
+        // release was sent, and Redis runs it all the same.
+        let _ = OWED.try_with(move |owed| {
+            let mut owed = owed.borrow_mut();
+            if owed.len() >= OWED_PER_THREAD {
+                owed.remove(0);
+            }
+            owed.push((self.id, connection));
+        });
+        Ok(())
     }
 
     fn connect_blocking(&self) -> redis::RedisResult<redis::Connection> {
@@ -546,7 +619,12 @@ impl RedisBackend {
             Mode::Blocking => None,
         };
         let Some(runtime) = runtime else {
-            if let Err(error) = self.finish_blocking(key, token, finish) {
+            let sent = if *finish == Finish::RELEASE {
+                self.release_blocking_detached(key, token)
+            } else {
+                self.finish_blocking(key, token, finish).map(drop)
+            };
+            if let Err(error) = sent {
                 tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
             }
             return;
@@ -573,13 +651,13 @@ impl RedisBackend {
             };
             match sent {
                 Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(error)) => warn_release_failed(&cmd, &error),
+                Poll::Ready(Err(error)) => warn_release_failed(&finish_key(&cmd), &error),
                 // Nothing was queued (the connection is being made):
                 // send it once it is there.
                 Poll::Pending => drop(runtime.spawn(async move {
                     let sent = tokio::time::timeout(deadline, manager.send_packed_command(&cmd));
                     if let Ok(Err(error)) = sent.await {
-                        warn_release_failed(&cmd, &error);
+                        warn_release_failed(&finish_key(&cmd), &error);
                     }
                 })),
             }
@@ -591,7 +669,7 @@ impl RedisBackend {
         let mut release = Box::pin(tokio::task::unconstrained(async move {
             match tokio::time::timeout(deadline, eval_async::<bool>(&mut manager, &cmd)).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(error)) => warn_release_failed(&cmd, &error),
+                Ok(Err(error)) => warn_release_failed(&finish_key(&cmd), &error),
                 Err(_) => {
                     let key = finish_key(&cmd);
                     tracing::warn!(
@@ -610,8 +688,7 @@ impl RedisBackend {
     }
 }
 
-fn warn_release_failed(cmd: &Cmd, error: &redis::RedisError) {
-    let key = finish_key(cmd);
+fn warn_release_failed(key: &str, error: &redis::RedisError) {
     tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
 }
 
