@@ -146,8 +146,9 @@ impl Debouncer {
     /// request of the same `Debouncer`. A process that exits right after a
     /// call may exit before the release has left it, and the key then
     /// stays taken until its lease runs out; await `flush` before such an
-    /// exit (the end of `main`, a job's last step). Releases from blocking
-    /// code, and [`LockGuard::release`], are done when they return.
+    /// exit (the end of `main`, a job's last step). Blocking code has
+    /// [`flush_blocking`](Self::flush_blocking), and
+    /// [`LockGuard::release`] is done when it returns.
     ///
     /// # Errors
     ///
@@ -166,6 +167,27 @@ impl Debouncer {
     /// ```
     pub async fn flush(&self) -> Result<(), Error> {
         self.backend().flush().await
+    }
+
+    /// The blocking form of [`flush`](Self::flush), for the releases of
+    /// this thread's blocking code (sync fns, dropped guards): a sync call
+    /// sends its release before it returns, without waiting for the
+    /// answer, which this reads.
+    ///
+    /// # Errors
+    ///
+    /// As [`flush`](Self::flush).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let debouncer = redis_debounce::Debouncer::memory();
+    /// drop(debouncer.try_lock_blocking("nightly-export", Duration::from_secs(300)));
+    /// debouncer.flush_blocking()?;
+    /// # Ok::<(), redis_debounce::Error>(())
+    /// ```
+    pub fn flush_blocking(&self) -> Result<(), Error> {
+        self.backend().flush_blocking()
     }
 
     /// Takes `key` for `ttl` unless another caller holds it: the same as

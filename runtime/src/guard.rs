@@ -14,10 +14,11 @@ use crate::{Debouncer, Error};
 
 /// A lock held by this caller; dropping it releases the lock.
 ///
-/// The release on drop never blocks an async runtime: from async code it is
-/// written to the connection and not awaited (Redis runs it before any later
-/// request of the same `Debouncer`; [`Debouncer::flush`] waits until it
-/// has); from blocking code it runs on the dropping thread. It only ever
+/// The release on drop never blocks an async runtime, and is not waited
+/// for: it is written to the connection, and Redis runs it before any later
+/// request of the same `Debouncer` from the same task or thread
+/// ([`Debouncer::flush`] and [`Debouncer::flush_blocking`] wait until it
+/// has). It only ever
 /// deletes this holder's own lock, so a guard whose lease ran out cannot
 /// free the next holder's. [`release`](Self::release) waits, and tells
 /// whether the lock was still ours.

@@ -42,3 +42,29 @@ async fn flush_with_nothing_sent_returns_at_once() {
         .await
         .expect("in-process: nothing to flush");
 }
+
+#[debounce(key = "export-sync:{id}", ttl = 300, using = debouncer)]
+fn export_sync(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+    Ok(id)
+}
+
+#[test]
+fn no_lock_is_left_after_flush_blocking() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).expect("url");
+    let mut redis = server.connection();
+    for id in 0..500 {
+        export_sync(&debouncer, id).expect("free");
+    }
+    debouncer.flush_blocking().expect("flushed");
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg("debounce:*")
+        .query(&mut redis)
+        .expect("KEYS");
+    assert!(left.is_empty(), "still held: {left:?}");
+    // Nothing owed now: flushing again sends nothing, so a frozen server
+    // does not hold it up.
+    server.pause();
+    debouncer.flush_blocking().expect("nothing to wait for");
+    server.resume();
+}

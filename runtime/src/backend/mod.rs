@@ -196,6 +196,15 @@ impl Backend {
             Backend::Memory(_) => Ok(()),
         }
     }
+
+    /// Waits until every release sent so far from this thread's blocking
+    /// code has been run by the backend.
+    pub(crate) fn flush_blocking(&self) -> Result<(), Error> {
+        match self {
+            Backend::Redis(redis) => redis.flush_blocking(),
+            Backend::Memory(_) => Ok(()),
+        }
+    }
 }
 
 /// A duration in whole milliseconds, at least one; zero is a configuration

@@ -506,35 +506,64 @@ impl RedisBackend {
     /// A connection with no answer owed: this thread's own after reading the
     /// answer of the release it sent on it, else a pooled or a new one.
     fn checkout(&self, key: &str) -> Result<redis::Connection, Error> {
-        let owed = OWED
-            .try_with(|owed| {
-                let mut owed = owed.borrow_mut();
-                let at = owed.iter().position(|(id, _)| *id == self.id)?;
-                Some(owed.swap_remove(at).1)
-            })
-            .ok()
-            .flatten();
-        if let Some(mut connection) = owed {
-            let answer = connection.recv_response().and_then(Value::extract_error);
-            let Err(error) = answer else {
-                return Ok(connection);
-            };
-            // Which key it was is not kept (a copy per call, for a log line).
-            tracing::warn!(%error, "redis-debounce: a release sent from this thread failed; its lease will expire by itself");
-            if reusable(&error) {
-                return Ok(connection);
-            }
-            // Redis does not answer: neither would it this request.
-            if error.is_timeout() {
-                return Err(self.error(error, key));
-            }
-            // Broken (a restart): on to another connection.
+        if let Some(connection) = self.take_owed()
+            && let Some(connection) = self.settle(connection, key)?
+        {
+            return Ok(connection);
         }
         let pooled = lock(&self.pool).pop();
         match pooled {
             Some(connection) => Ok(connection),
             None => self.connect_blocking().map_err(|e| self.error(e, key)),
         }
+    }
+
+    /// The connection this thread owes an answer on, if any.
+    fn take_owed(&self) -> Option<redis::Connection> {
+        OWED.try_with(|owed| {
+            let mut owed = owed.borrow_mut();
+            let at = owed.iter().position(|(id, _)| *id == self.id)?;
+            Some(owed.swap_remove(at).1)
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// Reads the owed answer: the connection back when it is still usable,
+    /// `None` when it broke, the error when Redis does not answer (it would
+    /// not answer the next request either).
+    fn settle(
+        &self,
+        mut connection: redis::Connection,
+        key: &str,
+    ) -> Result<Option<redis::Connection>, Error> {
+        let answer = connection.recv_response().and_then(Value::extract_error);
+        let Err(error) = answer else {
+            return Ok(Some(connection));
+        };
+        // Which key it was is not kept (a copy per call, for a log line).
+        tracing::warn!(%error, "redis-debounce: a release sent from this thread failed; its lease will expire by itself");
+        if reusable(&error) {
+            Ok(Some(connection))
+        } else if error.is_timeout() {
+            Err(self.error(error, key))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Reads the answer this thread owes, if any: its releases have then
+    /// run. Nothing owed, nothing sent.
+    pub(crate) fn flush_blocking(&self) -> Result<(), Error> {
+        if let Some(connection) = self.take_owed()
+            && let Some(connection) = self.settle(connection, "")?
+        {
+            let mut pool = lock(&self.pool);
+            if pool.len() < POOL_SIZE {
+                pool.push(connection);
+            }
+        }
+        Ok(())
     }
 
     /// Sends a plain release from blocking code without waiting for its
