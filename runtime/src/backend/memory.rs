@@ -48,6 +48,9 @@ struct Entry {
     /// `None` during a cooldown: nobody owns it.
     owner: Option<Token>,
     expires: Instant,
+    /// When it was taken: a time already past, for a release that reads
+    /// no clock.
+    taken: Instant,
 }
 
 impl State {
@@ -82,6 +85,7 @@ impl MemoryBackend {
         let entry = Entry {
             owner: Some(ask.token),
             expires,
+            taken: now,
         };
         if let Some(held) = state.locks.get_mut(key) {
             if held.expires > now {
@@ -135,12 +139,35 @@ impl MemoryBackend {
             expires: finish
                 .cooldown_ms
                 .map_or(now, |ms| now + Duration::from_millis(ms)),
+            taken: entry.taken,
         };
         if let Some((payload, ms)) = finish.store {
             state
                 .results
                 .insert(key.into(), (payload, now + Duration::from_millis(ms)));
         }
+        self.wake(state);
+        true
+    }
+
+    /// A plain release whose answer nobody waits for: freeing the entry
+    /// while it is still `token`'s is right whether or not its lease ran
+    /// out (nobody else took it), so no clock is read.
+    pub(crate) fn release_detached(&self, key: &str, token: Token) {
+        let mut state = self.state();
+        let Some(entry) = state.locks.get_mut(key) else {
+            return;
+        };
+        if entry.owner != Some(token) {
+            return;
+        }
+        entry.owner = None;
+        entry.expires = entry.taken;
+        self.wake(state);
+    }
+
+    /// Counts a release and wakes the waiters, if any wait.
+    fn wake(&self, mut state: MutexGuard<'_, State>) {
         state.releases += 1;
         let waiters = state.waiters;
         drop(state);
@@ -148,7 +175,6 @@ impl MemoryBackend {
             self.released.notify_waiters();
             self.released_blocking.notify_all();
         }
-        true
     }
 
     pub(crate) fn mark(&self) -> u64 {

@@ -180,6 +180,9 @@ impl Backend {
     pub(crate) fn finish_detached(&self, key: &str, token: Token, mode: Mode, finish: Finish) {
         match self {
             Backend::Redis(redis) => redis.finish_detached(key, token, mode, &finish),
+            Backend::Memory(memory) if finish == Finish::RELEASE => {
+                memory.release_detached(key, token);
+            }
             Backend::Memory(memory) => {
                 memory.finish(key, token, finish);
             }
