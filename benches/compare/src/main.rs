@@ -196,6 +196,42 @@ async fn concurrent(bench: &Arc<Bench>, lib: Lib, pairs: usize, tally: &mut Tall
     tally.round(per_task * TASKS, started.elapsed());
 }
 
+/// How the calls of a turn are made.
+#[derive(Clone, Copy)]
+enum Mode {
+    OneCaller,
+    Tasks,
+}
+
+/// Every library takes its turn in each round, the order rotating; the
+/// first round warms up and is not counted. Reports one line per library.
+async fn rounds(bench: &Arc<Bench>, libs: &[Lib], per_round: usize, mode: Mode) {
+    let mut tallies = [(); 4].map(|()| Tally::default());
+    let mut order = libs.to_vec();
+    for round in 0..=ROUNDS {
+        for &lib in &order {
+            let mut warm_up = Tally::default();
+            let tally = if round == 0 {
+                &mut warm_up
+            } else {
+                &mut tallies[lib as usize]
+            };
+            match mode {
+                Mode::OneCaller => sequential(bench, lib, per_round, tally).await,
+                Mode::Tasks => concurrent(bench, lib, per_round, tally).await,
+            }
+        }
+        order.rotate_left(1);
+    }
+    let label = match mode {
+        Mode::OneCaller => "1 caller",
+        Mode::Tasks => "64 tasks",
+    };
+    for &lib in libs {
+        tallies[lib as usize].report(lib, label);
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -221,40 +257,7 @@ async fn main() {
         Lib::HandWritten,
         Lib::Rslock,
     ];
-    let mut tallies = one_caller.map(|_| Tally::default());
-    let mut order = one_caller;
-    for round in 0..=ROUNDS {
-        for lib in order {
-            let mut warm_up = Tally::default();
-            let tally = if round == 0 {
-                &mut warm_up
-            } else {
-                &mut tallies[lib as usize]
-            };
-            sequential(&bench, lib, per_round, tally).await;
-        }
-        order.rotate_left(1);
-    }
-    for lib in one_caller {
-        tallies[lib as usize].report(lib, "1 caller");
-    }
-
+    rounds(&bench, &one_caller, per_round, Mode::OneCaller).await;
     let many = [Lib::DebounceAsync, Lib::HandWritten, Lib::Rslock];
-    let mut tallies = one_caller.map(|_| Tally::default());
-    let mut order = many;
-    for round in 0..=ROUNDS {
-        for lib in order {
-            let mut warm_up = Tally::default();
-            let tally = if round == 0 {
-                &mut warm_up
-            } else {
-                &mut tallies[lib as usize]
-            };
-            concurrent(&bench, lib, per_round, tally).await;
-        }
-        order.rotate_left(1);
-    }
-    for lib in many {
-        tallies[lib as usize].report(lib, "64 tasks");
-    }
+    rounds(&bench, &many, per_round, Mode::Tasks).await;
 }
