@@ -23,7 +23,8 @@ const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// [`install`](crate::install) it as the default of `#[debounce]`.
 ///
 /// Async callers share one multiplexed connection per tokio runtime; sync
-/// callers use a small pool of blocking connections. Both reconnect by
+/// callers use a small pool of blocking connections, a thread keeping the
+/// one its last release went on until its next call. Both reconnect by
 /// themselves after Redis restarts.
 ///
 /// The Redis key of a logical key `k` is `<prefix>{k}`: the braces are a
