@@ -765,7 +765,18 @@ fn decode_acquire(value: Value, key: &str) -> Result<Acquire, Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Finish, Token, finish_cmd, finish_key};
+    use super::{Finish, RELEASE_LUA, Token, compact, finish_cmd, finish_key};
+
+    #[test]
+    fn a_script_is_sent_without_comments_or_indentation() {
+        let lua = "-- Why.\n-- KEYS: 1 the lock.\nif x then\n    return 1 -- kept: code\nend\n\n";
+        assert_eq!(compact(lua), "if x then\nreturn 1 -- kept: code\nend\n");
+        assert!(!RELEASE_LUA.contains("\n--") && !RELEASE_LUA.starts_with("--"));
+        assert!(
+            RELEASE_LUA.starts_with("local function wake("),
+            "the wake prelude first"
+        );
+    }
 
     #[test]
     fn a_finish_command_names_its_key() {
