@@ -652,20 +652,19 @@ impl<T: serde::de::DeserializeOwned> Acquired<T> {
 #[derive(Debug, Clone)]
 pub(crate) struct LockKey {
     pub(crate) full: String,
+    /// Where the logical key starts; it ends before the closing `}`.
     start: usize,
-    end: usize,
 }
 
 impl LockKey {
     /// The key written after `<prefix>{` from `start` on, closed with `}`.
     fn close(mut full: String, start: usize) -> Self {
-        let end = full.len();
         full.push('}');
-        LockKey { full, start, end }
+        LockKey { full, start }
     }
 
     pub(crate) fn logical(&self) -> &str {
-        &self.full[self.start..self.end]
+        &self.full[self.start..self.full.len() - 1]
     }
 }
 

@@ -1,6 +1,7 @@
 //! A held lock, released when dropped.
 
 use std::fmt;
+use std::num::NonZeroU64;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -43,7 +44,8 @@ pub struct LockGuard {
     debouncer: Debouncer,
     key: LockKey,
     token: Token,
-    fence: Option<u64>,
+    /// (Fencing tokens start at 1.)
+    fence: Option<NonZeroU64>,
     /// When the lease runs out by our clock, measured from before the
     /// acquire that took it.
     valid_until: Instant,
@@ -52,7 +54,9 @@ pub struct LockGuard {
     /// nothing for it), or at once with `renew`, whose watchdog shares it.
     lease: OnceLock<Lease>,
     /// Renews the lease while the guard lives (`renew`).
-    watchdog: Option<Watchdog>,
+    /// Boxed: only `renew` has one (and spawns a task for it), and a
+    /// smaller guard moves cheaper on every call.
+    watchdog: Option<Box<Watchdog>>,
     released: bool,
 }
 
@@ -79,7 +83,7 @@ impl LockGuard {
             debouncer,
             key,
             token,
-            fence,
+            fence: fence.and_then(NonZeroU64::new),
             valid_until,
             mode,
             lease: OnceLock::new(),
@@ -90,7 +94,7 @@ impl LockGuard {
 
     /// Renews the lease while the guard lives (`renew`).
     pub(crate) fn watch(&mut self, watchdog: Option<Watchdog>) {
-        self.watchdog = watchdog;
+        self.watchdog = watchdog.map(Box::new);
     }
 
     /// The key, without the Redis prefix.
@@ -102,8 +106,13 @@ impl LockGuard {
     /// The lock's [`Lease`]: its fencing token and whether it is still ours.
     #[must_use]
     pub fn lease(&self) -> &Lease {
-        self.lease
-            .get_or_init(|| Lease::new(self.key.clone(), self.fence, self.valid_until))
+        self.lease.get_or_init(|| {
+            Lease::new(
+                self.key.clone(),
+                self.fence.map(NonZeroU64::get),
+                self.valid_until,
+            )
+        })
     }
 
     /// Releases the lock and waits for the answer (cancelling the wait still
