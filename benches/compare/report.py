@@ -50,6 +50,17 @@ def criterion_ns(path):
     return float(found.group(1)) * units[found.group(2)] if found else None
 
 
+def criterion_rows(path):
+    """Every criterion benchmark in the file: (name, middle estimate)."""
+    try:
+        text = open(path).read()
+    except OSError:
+        return []
+    # The name starts a line; `time:` follows on it or, for a long name,
+    # on the next one.
+    return re.findall(r"^(\S.*?)\s+time:\s+\[\S+ \S+ (\S+ \S+)", text, re.MULTILINE)
+
+
 def wake_p50_us(path):
     """The p50 of the `redis (loopback)` line of the wake bench, in µs."""
     units = {"ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
@@ -61,9 +72,20 @@ def wake_p50_us(path):
     return float(found.group(1)) * units[found.group(2)] if found else None
 
 
+def memory_table(rows):
+    """The in-memory backend's criterion figures, if any."""
+    if not rows:
+        return ""
+    lines = ["", "## In-memory backend (criterion, single thread)", "",
+             "| benchmark | time |", "|---|---:|"]
+    lines += [f"| `{name}` | {time} |" for name, time in rows]
+    return "\n".join(lines) + "\n"
+
+
 def main():
     path, docs, pairs = sys.argv[1], sys.argv[2], int(sys.argv[3])
     memory_ns = criterion_ns(sys.argv[4]) if len(sys.argv) > 4 else None
+    memory_rows = criterion_rows(sys.argv[4]) if len(sys.argv) > 4 else []
     wake_us = wake_p50_us(sys.argv[5]) if len(sys.argv) > 5 else None
     rows = [json.loads(line) for line in open(path) if line.strip()]
     find = lambda name, mode: next((r for r in rows if r["name"] == name and r["mode"] == mode), None)
@@ -164,7 +186,7 @@ mode's wake-ups, and rewrites this file and `docs/benchmarks.png`.
 
 Throughput ratios are the median of the ten per-round ratios; the latency
 ratio compares the p50s of all calls.
-
+{memory_table(memory_rows)}
 ## Where the figures come from
 
 - A debounced call waits for the acquire's answer only. The release is
