@@ -188,9 +188,7 @@ impl Backend {
             }
         }
     }
-}
 
-impl Backend {
     /// Waits until every release sent so far from this tokio runtime has
     /// been run by the backend.
     pub(crate) async fn flush(&self) -> Result<(), Error> {

@@ -495,12 +495,17 @@ impl RedisBackend {
         // A broken or timed-out connection is dropped, so that the next
         // call reconnects.
         if answer.as_ref().err().is_none_or(reusable) {
-            let mut pool = lock(&self.pool);
-            if pool.len() < POOL_SIZE {
-                pool.push(connection);
-            }
+            self.give_back(connection);
         }
         answer.map_err(|e| self.error(e, key))
+    }
+
+    /// Keeps an idle connection for reuse, up to the pool's size.
+    fn give_back(&self, connection: redis::Connection) {
+        let mut pool = lock(&self.pool);
+        if pool.len() < POOL_SIZE {
+            pool.push(connection);
+        }
     }
 
     /// A connection with no answer owed: this thread's own after reading the
@@ -558,10 +563,7 @@ impl RedisBackend {
         if let Some(connection) = self.take_owed()
             && let Some(connection) = self.settle(connection, "")?
         {
-            let mut pool = lock(&self.pool);
-            if pool.len() < POOL_SIZE {
-                pool.push(connection);
-            }
+            self.give_back(connection);
         }
         Ok(())
     }
