@@ -426,9 +426,11 @@ impl RedisBackend {
         token: Token,
         finish: &Finish,
     ) -> Result<bool, Error> {
+        // Sent as text: no NOSCRIPT to answer (nor in the blocking and
+        // detached forms below).
         let cmd = finish_cmd(key, token, finish);
         self.run(key, |mut manager| async move {
-            eval_async::<bool>(&mut manager, &cmd).await
+            query_async::<bool>(&mut manager, &cmd).await
         })
         .await
     }
@@ -619,7 +621,7 @@ impl RedisBackend {
         finish: &Finish,
     ) -> Result<bool, Error> {
         let cmd = finish_cmd(key, token, finish);
-        self.run_blocking(key, |connection| eval_blocking::<bool>(connection, &cmd))
+        self.run_blocking(key, |connection| cmd.query::<bool>(connection))
     }
 
     pub(crate) fn extend_blocking(
@@ -656,7 +658,7 @@ impl RedisBackend {
                 self.finish_blocking(key, token, finish).map(drop)
             };
             if let Err(error) = sent {
-                tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
+                warn_release_failed(key, &error);
             }
             return;
         };
@@ -698,7 +700,7 @@ impl RedisBackend {
         // caller's path, and a failure is logged (a result that was not
         // stored means a later duplicate runs).
         let mut release = Box::pin(tokio::task::unconstrained(async move {
-            match tokio::time::timeout(deadline, eval_async::<bool>(&mut manager, &cmd)).await {
+            match tokio::time::timeout(deadline, query_async::<bool>(&mut manager, &cmd)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => warn_release_failed(&finish_key(&cmd), &error),
                 Err(_) => {
@@ -719,7 +721,7 @@ impl RedisBackend {
     }
 }
 
-fn warn_release_failed(key: &str, error: &redis::RedisError) {
+fn warn_release_failed(key: &str, error: &dyn std::fmt::Display) {
     tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
 }
 
