@@ -54,7 +54,7 @@ async fn hand_written(manager: &mut ConnectionManager, release: &redis::Script, 
 }
 
 fn redis_calls(c: &mut Criterion) {
-    let server = RedisServer::start();
+    let server = RedisServer::start_tcp();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,11 +1,17 @@
-//! The test harness: throwaway `redis-server` processes on free loopback
-//! ports, started per test and killed on drop.
+//! The test harness: throwaway `redis-server` processes, each on its own
+//! Unix socket in its own temp dir (or, where a test needs TCP, on a free
+//! loopback port), started per test and killed on drop.
+//!
+//! A server is only ever counted as started when the process answering on
+//! its address is the child this harness spawned (`INFO server` reports its
+//! `process_id`): two tests can never share a server, and a test can never
+//! mistake another test's server for its own.
 //!
 //! `redis-server` is taken from `$REDIS_SERVER`, else from `PATH`. The test
 //! command in the README installs it when it is missing.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -13,12 +19,23 @@ use std::time::{Duration, Instant};
 /// How long a server may take to accept connections on a loaded machine.
 const READY_WITHIN: Duration = Duration::from_secs(20);
 
-/// A `redis-server` child process on `127.0.0.1:<port>` with no persistence.
+/// Where a server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Listen {
+    /// `<dir>/redis.sock`; nothing else can ever bind it.
+    Unix(PathBuf),
+    /// `127.0.0.1:<port>`.
+    Tcp(u16),
+}
+
+/// A `redis-server` child process with no persistence.
 #[derive(Debug)]
 pub struct RedisServer {
     child: Option<Child>,
-    port: u16,
+    listen: Listen,
     dir: PathBuf,
+    /// Extra `redis-server` arguments, kept for [`restart`](Self::restart).
+    args: Vec<String>,
 }
 
 fn binary() -> String {
@@ -32,8 +49,29 @@ fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
+/// A fresh, empty directory of this test process's own.
+#[must_use]
+pub fn temp_dir(what: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "rdb-{what}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    dir
+}
+
+/// `redis+unix://<path>`.
+#[must_use]
+pub fn unix_url(path: &Path) -> String {
+    format!("redis+unix://{}", path.display())
+}
+
 impl RedisServer {
-    /// Starts a server on a free port and waits until it answers `PING`.
+    /// Starts a server on a Unix socket of its own and waits until it
+    /// answers as this very child.
     ///
     /// # Panics
     ///
@@ -41,21 +79,49 @@ impl RedisServer {
     /// the server's log.
     #[must_use]
     pub fn start() -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "redis-debounce-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("create the server's temp dir");
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with extra `redis-server` arguments (e.g.
+    /// `["--maxmemory", "1mb"]`).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    #[must_use]
+    pub fn start_with(args: &[&str]) -> Self {
+        let dir = temp_dir("redis");
         let mut server = RedisServer {
             child: None,
-            port: 0,
+            listen: Listen::Unix(dir.join("redis.sock")),
             dir,
+            args: args.iter().map(|&arg| arg.to_owned()).collect(),
         };
-        // Another process may take the port between probing and binding.
+        if let Err(log) = server.spawn() {
+            panic!("redis-server did not start:\n{log}");
+        }
+        server
+    }
+
+    /// Starts a server on a free loopback TCP port, for what needs TCP
+    /// (TLS, a proxy, benchmarks comparable with other libraries).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    #[must_use]
+    pub fn start_tcp() -> Self {
+        let dir = temp_dir("redis");
+        let mut server = RedisServer {
+            child: None,
+            listen: Listen::Tcp(0),
+            dir,
+            args: Vec::new(),
+        };
+        // Another process may take the port between probing and binding;
+        // the process_id check tells, and another port is tried.
         for attempt in 1..=5 {
-            server.port = free_port();
+            server.listen = Listen::Tcp(free_port());
             match server.spawn() {
                 Ok(()) => return server,
                 Err(log) if attempt == 5 => panic!("redis-server did not start:\n{log}"),
@@ -65,27 +131,42 @@ impl RedisServer {
         unreachable!()
     }
 
-    /// Starts the server again on the same port, after [`stop`](Self::stop).
+    /// Starts the server again on the same address, after
+    /// [`stop`](Self::stop).
     ///
     /// # Panics
     ///
-    /// When it does not come up.
+    /// When it does not come up (for TCP: also when another process took
+    /// the port meanwhile, which the `process_id` check detects).
     pub fn restart(&mut self) {
         self.stop();
         if let Err(log) = self.spawn() {
-            panic!("redis-server did not restart on port {}:\n{log}", self.port);
+            panic!("redis-server did not restart on {:?}:\n{log}", self.listen);
         }
     }
 
     fn spawn(&mut self) -> Result<(), String> {
         let log = self.dir.join("redis.log");
-        let child = Command::new(binary())
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let mut command = Command::new(binary());
+        match &self.listen {
+            Listen::Unix(path) => {
+                let _ = std::fs::remove_file(path);
+                command
+                    .args(["--port", "0", "--unixsocket"])
+                    .arg(path)
+                    .args(["--unixsocketperm", "700"]);
+            }
+            Listen::Tcp(port) => {
+                command.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]);
+            }
+        }
+        let child = command
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")
             .arg(&log)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -96,15 +177,27 @@ impl RedisServer {
                     binary()
                 )
             });
+        let pid = child.id();
         self.child = Some(child);
         let started = Instant::now();
         let client = redis::Client::open(self.url()).expect("a valid URL");
         loop {
             if let Ok(mut connection) =
                 client.get_connection_with_timeout(Duration::from_millis(250))
-                && redis::cmd("PING").query::<String>(&mut connection).is_ok()
+                && let Ok(info) = redis::cmd("INFO")
+                    .arg("server")
+                    .query::<String>(&mut connection)
             {
-                return Ok(());
+                // Whoever answers must be our child, not a server that
+                // another test left on a reused port.
+                if info_field(&info, "process_id") == Some(pid.to_string().as_str()) {
+                    return Ok(());
+                }
+                self.stop();
+                return Err(format!(
+                    "{:?} is answered by another process, not by pid {pid}",
+                    self.listen
+                ));
             }
             let exited = self
                 .child
@@ -121,13 +214,20 @@ impl RedisServer {
         }
     }
 
-    /// Kills the server and waits for it to exit; the port stays reserved
-    /// for [`restart`](Self::restart).
+    /// Kills the server and waits for it to exit. A Unix socket's path
+    /// stays this server's (nothing else can take it) for
+    /// [`restart`](Self::restart).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// The server's process id, while it runs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Freezes the server (`SIGSTOP`): connections stay open, nothing is
@@ -150,7 +250,7 @@ impl RedisServer {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("the server is running").id();
+        let pid = self.pid().expect("the server is running");
         let status = Command::new("kill")
             .args([signal, &pid.to_string()])
             .status()
@@ -158,16 +258,27 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} {pid} failed");
     }
 
-    /// The port the server listens on.
+    /// The TCP port the server listens on.
+    ///
+    /// # Panics
+    ///
+    /// For a server on a Unix socket.
     #[must_use]
     pub fn port(&self) -> u16 {
-        self.port
+        match self.listen {
+            Listen::Tcp(port) => port,
+            Listen::Unix(_) => panic!("this server listens on a Unix socket; use start_tcp"),
+        }
     }
 
-    /// `redis://127.0.0.1:<port>/`.
+    /// The server's URL: `redis+unix://<dir>/redis.sock`, or
+    /// `redis://127.0.0.1:<port>/` for [`start_tcp`](Self::start_tcp).
     #[must_use]
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match &self.listen {
+            Listen::Unix(path) => unix_url(path),
+            Listen::Tcp(port) => format!("redis://127.0.0.1:{port}/"),
+        }
     }
 
     /// A plain client connection, for looking at keys from outside.
@@ -181,6 +292,62 @@ impl RedisServer {
             .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(5)))
             .expect("connect to the test server")
     }
+
+    /// Every key in the server (a test server holds a handful).
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer.
+    #[must_use]
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query(&mut self.connection())
+            .expect("KEYS");
+        keys.sort();
+        keys
+    }
+
+    /// Waits until a client of this server is blocked in `command` (as
+    /// `CLIENT LIST` shows it, e.g. `blpop`): the signal that a waiter has
+    /// registered.
+    ///
+    /// # Panics
+    ///
+    /// When none is within `READY_WITHIN`.
+    pub fn await_blocked_in(&self, command: &str) {
+        let mut connection = self.connection();
+        let started = Instant::now();
+        loop {
+            let clients: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .query(&mut connection)
+                .expect("CLIENT LIST");
+            let blocked = clients.lines().any(|client| {
+                client
+                    .split(' ')
+                    .any(|field| field == format!("cmd={command}"))
+                    && client
+                        .split(' ')
+                        .any(|field| field.starts_with("flags=") && field.contains('b'))
+            });
+            if blocked {
+                return;
+            }
+            assert!(
+                started.elapsed() < READY_WITHIN,
+                "no client blocked in {command}:\n{clients}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The value of `field` in an `INFO` answer.
+fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::trim)
 }
 
 impl Drop for RedisServer {

@@ -1,40 +1,97 @@
 //! `Debouncer::flush`: once it returns, every release sent from async code
 //! has been run by Redis, so a process may exit without leaving its locks
 //! to their leases.
+//!
+//! Each test holds Redis's writes back (`CLIENT PAUSE WRITE`, which also
+//! holds every script) while the releases are in flight, so a `flush` that
+//! returned before Redis ran them is caught on every run: it would return
+//! while the pause still stands, with the last lock still in Redis.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis_debounce::{Busy, Debouncer, debounce};
 use redis_debounce_tests::RedisServer;
 
+/// How long the test lets a wrong `flush` show itself before lifting the
+/// pause. A right one cannot return before then, however slow the machine.
+const PAUSED_FOR: Duration = Duration::from_millis(500);
+const LONG: Duration = Duration::from_secs(60);
+
 #[debounce(key = "export:{id}", ttl = 300, using = debouncer)]
-async fn export(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+async fn export(debouncer: &Debouncer, id: u32, pause: Option<&RedisServer>) -> Result<u32, Busy> {
+    if let Some(server) = pause {
+        pause_writes(server);
+    }
     Ok(id)
 }
 
+/// Holds every write and script of every client until `CLIENT UNPAUSE`;
+/// reads still run.
+fn pause_writes(server: &RedisServer) {
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(LONG.as_millis().to_string())
+        .arg("WRITE")
+        .query(&mut server.connection())
+        .expect("CLIENT PAUSE");
+}
+
+/// Lifts the pause once `PAUSED_FOR` has passed, first noting that it did
+/// (so a `flush` that returns can tell whether the pause was lifted yet).
+fn unpause_later(server: &RedisServer) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let lifted = Arc::new(AtomicBool::new(false));
+    let mut connection = server.connection();
+    let thread = std::thread::spawn({
+        let lifted = lifted.clone();
+        move || {
+            std::thread::sleep(PAUSED_FOR);
+            lifted.store(true, Ordering::SeqCst);
+            let _: () = redis::cmd("CLIENT")
+                .arg("UNPAUSE")
+                .query(&mut connection)
+                .expect("CLIENT UNPAUSE");
+        }
+    });
+    (lifted, thread)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_lock_is_left_after_flush() {
+async fn flush_returns_once_redis_ran_the_releases() {
     let server = RedisServer::start();
     let debouncer = Debouncer::open(&server.url()).expect("url");
-    let mut redis = server.connection();
     for id in 0..500 {
-        export(&debouncer, id).await.expect("free");
+        export(&debouncer, id, None).await.expect("free");
     }
+    // The last body pauses Redis's writes: its release (and only it) is
+    // still to run when flush is called.
+    export(&debouncer, 500, Some(&server)).await.expect("free");
+    assert_eq!(
+        server.keys(),
+        ["debounce:{export:500}"],
+        "the pause holds it"
+    );
+    let (lifted, unpause) = unpause_later(&server);
     debouncer.flush().await.expect("flushed");
+    assert!(
+        lifted.load(Ordering::SeqCst),
+        "flush returned while Redis could not yet run the release"
+    );
     // Another connection sees what Redis has run: no lock is left.
-    let left: Vec<String> = redis::cmd("KEYS")
-        .arg("debounce:*")
-        .query(&mut redis)
-        .expect("KEYS");
-    assert!(left.is_empty(), "still held: {left:?}");
+    assert!(server.keys().is_empty(), "still held: {:?}", server.keys());
+    unpause.join().expect("unpause");
 }
 
 #[tokio::test]
 async fn flush_with_nothing_sent_returns_at_once() {
     let server = RedisServer::start();
     let debouncer = Debouncer::open(&server.url()).expect("url");
-    tokio::time::timeout(Duration::from_secs(30), debouncer.flush())
-        .await
+    // Nothing was sent, so a frozen server does not hold flush up.
+    server.pause();
+    let flushed = tokio::time::timeout(LONG, debouncer.flush()).await;
+    server.resume();
+    flushed
         .expect("no connection to wait for")
         .expect("nothing to flush");
     Debouncer::memory()
@@ -44,27 +101,43 @@ async fn flush_with_nothing_sent_returns_at_once() {
 }
 
 #[debounce(key = "export-sync:{id}", ttl = 300, using = debouncer)]
-fn export_sync(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+fn export_sync(debouncer: &Debouncer, id: u32, pause: Option<&RedisServer>) -> Result<u32, Busy> {
+    if let Some(server) = pause {
+        pause_writes(server);
+    }
     Ok(id)
 }
 
 #[test]
-fn no_lock_is_left_after_flush_blocking() {
+fn flush_blocking_returns_once_redis_ran_the_releases() {
     let server = RedisServer::start();
-    let debouncer = Debouncer::open(&server.url()).expect("url");
-    let mut redis = server.connection();
+    // A response timeout longer than the pause: flush_blocking waits for
+    // the answer rather than giving up.
+    let debouncer = Debouncer::builder()
+        .response_timeout(LONG)
+        .open(&server.url())
+        .expect("url");
     for id in 0..500 {
-        export_sync(&debouncer, id).expect("free");
+        export_sync(&debouncer, id, None).expect("free");
     }
+    export_sync(&debouncer, 500, Some(&server)).expect("free");
+    assert_eq!(
+        server.keys(),
+        ["debounce:{export-sync:500}"],
+        "the pause holds it"
+    );
+    let (lifted, unpause) = unpause_later(&server);
     debouncer.flush_blocking().expect("flushed");
-    let left: Vec<String> = redis::cmd("KEYS")
-        .arg("debounce:*")
-        .query(&mut redis)
-        .expect("KEYS");
-    assert!(left.is_empty(), "still held: {left:?}");
+    assert!(
+        lifted.load(Ordering::SeqCst),
+        "flush_blocking returned while Redis could not yet run the release"
+    );
+    assert!(server.keys().is_empty(), "still held: {:?}", server.keys());
+    unpause.join().expect("unpause");
     // Nothing owed now: flushing again sends nothing, so a frozen server
     // does not hold it up.
     server.pause();
-    debouncer.flush_blocking().expect("nothing to wait for");
+    let again = debouncer.flush_blocking();
     server.resume();
+    again.expect("nothing to wait for");
 }
