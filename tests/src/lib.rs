@@ -395,21 +395,40 @@ impl Backend {
 
 /// Runs one async scenario `async fn(Backend)` against Redis and against the
 /// in-memory backend, as two tests named `<name>::redis` and `<name>::memory`.
+///
+/// A scenario marked `paused` runs its memory variant on tokio's paused
+/// clock (the backend follows it): its leases and sleeps then take no real
+/// time, and no real-time window can be missed. Such a scenario measures
+/// time with `tokio::time::Instant` and runs no blocking threads.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident => $scenario:path;)+) => {$(
+    ($($(#[$paused:ident])? $name:ident => $scenario:path;)+) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis() {
                 $scenario($crate::Backend::redis()).await;
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn memory() {
-                $scenario($crate::Backend::memory()).await;
-            }
+            $crate::__memory_test!($($paused)? $scenario);
         }
     )+};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __memory_test {
+    (paused $scenario:path) => {
+        #[tokio::test(start_paused = true)]
+        async fn memory() {
+            $scenario($crate::Backend::memory()).await;
+        }
+    };
+    ($scenario:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn memory() {
+            $scenario($crate::Backend::memory()).await;
+        }
+    };
 }
 
 /// Runs the futures together on this task and collects their outputs in

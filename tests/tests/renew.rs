@@ -2,25 +2,28 @@
 //! sync), never revives a lock that is gone, and stops at `max_hold`; the
 //! body learns of a lost lease through `lease()`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::Commands as _;
 use redis_debounce::{Busy, Debouncer, debounce, lease};
 use redis_debounce_tests::{Backend, on_both_backends};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-const TTL: Duration = Duration::from_millis(300);
-const LONG: Duration = Duration::from_secs(30);
+/// A lease long enough that a loaded machine cannot stall a renewal (every
+/// ttl/3) past it; the memory backend's scenarios run on the paused clock.
+const TTL: Duration = Duration::from_secs(2);
+const LONG: Duration = Duration::from_secs(60);
 
 /// Runs for 3 × ttl, checking at each step that nobody else can take the
 /// key: `Ok(true)` when it stayed ours all along.
-#[debounce(key = "job:{id}", ttl = "300ms", renew, using = debouncer)]
+#[debounce(key = "job:{id}", ttl = "2s", renew, using = debouncer)]
 async fn long_job(debouncer: &Debouncer, id: u32) -> Result<bool, Busy> {
     exclusive_for(debouncer, &format!("job:{id}"), TTL * 3).await
 }
 
 /// The same without `renew`: the lease runs out under the body.
-#[debounce(key = "job:{id}", ttl = "300ms", using = debouncer)]
+#[debounce(key = "job:{id}", ttl = "2s", using = debouncer)]
 async fn unrenewed_job(debouncer: &Debouncer, id: u32) -> Result<bool, Busy> {
     exclusive_for(debouncer, &format!("job:{id}"), TTL * 3).await
 }
@@ -36,11 +39,11 @@ async fn exclusive_for(debouncer: &Debouncer, key: &str, time: Duration) -> Resu
     Ok(ours)
 }
 
-#[debounce(key = "task:{id}", ttl = "300ms", renew, using = debouncer)]
+#[debounce(key = "task:{id}", ttl = "2s", renew, using = debouncer)]
 fn long_task(debouncer: &Debouncer, id: u32) -> Result<bool, Busy> {
-    let until = Instant::now() + TTL * 3;
+    let until = std::time::Instant::now() + TTL * 3;
     let mut ours = true;
-    while Instant::now() < until {
+    while std::time::Instant::now() < until {
         std::thread::sleep(TTL / 2);
         ours &= debouncer
             .try_lock_blocking(&format!("task:{id}"), LONG)
@@ -51,7 +54,7 @@ fn long_task(debouncer: &Debouncer, id: u32) -> Result<bool, Busy> {
 }
 
 /// Waits for the lease to be lost; `Ok(true)` when it was.
-#[debounce(key = "worker:{id}", ttl = "300ms", renew, using = debouncer)]
+#[debounce(key = "worker:{id}", ttl = "2s", renew, using = debouncer)]
 async fn watch_lease(
     debouncer: &Debouncer,
     id: u32,
@@ -64,7 +67,7 @@ async fn watch_lease(
 }
 
 /// Renewed for `max_hold` only: returns once another caller took the key.
-#[debounce(key = "stuck:{id}", ttl = "300ms", renew, max_hold = "900ms", using = debouncer)]
+#[debounce(key = "stuck:{id}", ttl = "2s", renew, max_hold = "6s", using = debouncer)]
 async fn stuck(debouncer: &Debouncer, id: u32) -> Result<(), Busy> {
     let lease = lease().expect("inside the body");
     tokio::time::timeout(LONG, lease.lost())
@@ -107,7 +110,7 @@ async fn renewal_stops_at_max_hold(backend: Backend) {
     stuck(debouncer, 1).await.unwrap();
     // Held (renewed) for max_hold from the acquire, not a moment less.
     let lasted = called.elapsed();
-    assert!(lasted >= Duration::from_millis(900), "{lasted:?}");
+    assert!(lasted >= Duration::from_secs(6), "{lasted:?}");
 }
 
 async fn guard_renews_too(backend: Backend) {
@@ -149,11 +152,11 @@ async fn lease_names_the_innermost_body(backend: Backend) {
 }
 
 on_both_backends! {
-    lease_names_the_innermost_body => super::lease_names_the_innermost_body;
-    renewal_keeps_a_long_body_exclusive => super::renewal_keeps_a_long_body_exclusive;
+    #[paused] lease_names_the_innermost_body => super::lease_names_the_innermost_body;
+    #[paused] renewal_keeps_a_long_body_exclusive => super::renewal_keeps_a_long_body_exclusive;
     renewal_works_for_sync_fns => super::renewal_works_for_sync_fns;
-    renewal_stops_at_max_hold => super::renewal_stops_at_max_hold;
-    the_guard_renews_too => super::guard_renews_too;
+    #[paused] renewal_stops_at_max_hold => super::renewal_stops_at_max_hold;
+    #[paused] the_guard_renews_too => super::guard_renews_too;
 }
 
 /// A lock deleted from outside (a failover, an operator): the next renewal
@@ -175,4 +178,40 @@ async fn a_deleted_lock_is_lost_not_revived() {
     assert!(body.await.unwrap().unwrap(), "the body saw the loss");
     let exists: bool = redis.exists("debounce:{worker:1}").unwrap();
     assert!(!exists, "renewal revived a deleted lock");
+}
+
+/// Renewal is compare-and-extend: once the lock is someone else's (here
+/// replaced from outside, as after a lease ran out and another caller took
+/// it), the watchdog marks the lease lost and leaves the other lock and its
+/// lease alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_never_extends_someone_elses_lock() {
+    let backend = Backend::redis();
+    let server = backend.server.as_ref().unwrap();
+    let guard = backend
+        .debouncer
+        .lock("batch", TTL)
+        .renew()
+        .acquire()
+        .await
+        .unwrap();
+    let mut redis = server.connection();
+    let () = redis
+        .set_options(
+            "debounce:{batch}",
+            "someone-else-16b",
+            redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(600_000)),
+        )
+        .unwrap();
+    tokio::time::timeout(LONG, guard.lease().lost())
+        .await
+        .expect("the next renewal found the lock someone else's");
+    assert!(guard.lease().is_lost());
+    let value: String = redis.get("debounce:{batch}").unwrap();
+    assert_eq!(value, "someone-else-16b", "the other owner's lock stays");
+    let pttl: i64 = redis.pttl("debounce:{batch}").unwrap();
+    assert!(pttl > 500_000, "its lease was cut to ours: {pttl} ms left");
+    assert!(!guard.release().await.unwrap(), "not ours to release");
+    let value: String = redis.get("debounce:{batch}").unwrap();
+    assert_eq!(value, "someone-else-16b", "and the release left it alone");
 }
