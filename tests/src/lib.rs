@@ -308,38 +308,50 @@ impl RedisServer {
         keys
     }
 
-    /// Waits until a client of this server is blocked in `command` (as
-    /// `CLIENT LIST` shows it, e.g. `blpop`): the signal that a waiter has
-    /// registered.
+    /// Waits until a client of this server is blocked in `command`; see
+    /// [`await_blocked_in`].
     ///
     /// # Panics
     ///
-    /// When none is within `READY_WITHIN`.
+    /// As [`await_blocked_in`].
     pub fn await_blocked_in(&self, command: &str) {
-        let mut connection = self.connection();
-        let started = Instant::now();
-        loop {
-            let clients: String = redis::cmd("CLIENT")
-                .arg("LIST")
-                .query(&mut connection)
-                .expect("CLIENT LIST");
-            let blocked = clients.lines().any(|client| {
-                client
+        await_blocked_in(&self.url(), command);
+    }
+}
+
+/// Waits until a client of the server at `url` is blocked in `command` (as
+/// `CLIENT LIST` shows it, e.g. `blpop`): the signal that a waiter has
+/// registered. Blocking: from async code, run it with `spawn_blocking`.
+///
+/// # Panics
+///
+/// When none is within `READY_WITHIN`, or the server does not answer.
+pub fn await_blocked_in(url: &str, command: &str) {
+    let mut connection = redis::Client::open(url)
+        .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(5)))
+        .expect("connect to the test server");
+    let started = Instant::now();
+    loop {
+        let clients: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(&mut connection)
+            .expect("CLIENT LIST");
+        let blocked = clients.lines().any(|client| {
+            client
+                .split(' ')
+                .any(|field| field == format!("cmd={command}"))
+                && client
                     .split(' ')
-                    .any(|field| field == format!("cmd={command}"))
-                    && client
-                        .split(' ')
-                        .any(|field| field.starts_with("flags=") && field.contains('b'))
-            });
-            if blocked {
-                return;
-            }
-            assert!(
-                started.elapsed() < READY_WITHIN,
-                "no client blocked in {command}:\n{clients}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
+                    .any(|field| field.starts_with("flags=") && field.contains('b'))
+        });
+        if blocked {
+            return;
         }
+        assert!(
+            started.elapsed() < READY_WITHIN,
+            "no client blocked in {command}:\n{clients}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -429,6 +441,14 @@ macro_rules! __memory_test {
             $scenario($crate::Backend::memory()).await;
         }
     };
+}
+
+/// Polls `future` once, with the current task's waker: how a test drives a
+/// waiter up to its first wait (on the in-memory backend, which answers
+/// without I/O, one poll takes it there) without a timer.
+pub async fn poll_once<F: Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx)))
+        .await
 }
 
 /// Runs the futures together on this task and collects their outputs in

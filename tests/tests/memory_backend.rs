@@ -34,32 +34,46 @@ async fn leases_expire_on_the_tokio_clock() {
     );
 }
 
-#[tokio::test]
+/// A holder whose lease ran out is not the owner any more: neither its
+/// explicit release nor its drop frees the key that another caller took
+/// since.
+#[tokio::test(start_paused = true)]
 async fn only_the_owner_releases() {
     let debouncer = Debouncer::memory();
-    let first = debouncer
-        .try_lock("k", Duration::from_secs(30))
+    let lease = Duration::from_secs(10);
+    let expired = debouncer.try_lock("k", lease).await.unwrap();
+    let expired_too = debouncer.try_lock("j", lease).await.unwrap();
+    tokio::time::advance(lease).await;
+    let owner = debouncer
+        .try_lock("k", lease)
         .await
-        .unwrap();
-    assert!(first.release().await.unwrap());
-    let second = debouncer
-        .try_lock("k", Duration::from_secs(30))
+        .expect("the lease ran out");
+    let owner_too = debouncer
+        .try_lock("j", lease)
         .await
-        .unwrap();
+        .expect("the lease ran out");
+
     assert!(
-        debouncer
-            .try_lock("k", Duration::from_secs(30))
-            .await
-            .unwrap_err()
-            .is_held()
+        !expired.release().await.unwrap(),
+        "an expired holder released another's lock"
     );
-    drop(second);
-    drop(
-        debouncer
-            .try_lock("k", Duration::from_secs(30))
-            .await
-            .unwrap(),
-    );
+    drop(expired_too);
+    for key in ["k", "j"] {
+        let busy = debouncer.try_lock(key, lease).await.unwrap_err();
+        assert!(busy.is_held(), "`{key}` was freed by a non-owner: {busy}");
+    }
+
+    // The owners still release their own.
+    assert!(owner.release().await.unwrap());
+    drop(owner_too);
+    for key in ["k", "j"] {
+        drop(
+            debouncer
+                .try_lock(key, lease)
+                .await
+                .expect("released by its owner"),
+        );
+    }
 }
 
 #[test]
