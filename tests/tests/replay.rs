@@ -209,21 +209,41 @@ async fn another_type_is_a_typed_error(backend: Backend) {
 }
 
 #[debounce(key = "transfer:{id}", ttl = 30, replay = "1h", fingerprint = "{to}:{cents}", using = debouncer)]
-async fn transfer(debouncer: &Debouncer, id: u64, to: &str, cents: u64) -> Result<u64, AppError> {
+async fn transfer(
+    debouncer: &Debouncer,
+    id: u64,
+    to: &str,
+    cents: u64,
+    runs: &AtomicUsize,
+) -> Result<u64, AppError> {
+    runs.fetch_add(1, Ordering::SeqCst);
     Ok(cents)
 }
 
 async fn a_reused_key_with_other_parameters_is_a_mismatch(backend: Backend) {
     let debouncer = &backend.debouncer;
-    assert_eq!(transfer(debouncer, 9, "alice", 100).await.unwrap(), 100);
-    assert_eq!(transfer(debouncer, 9, "alice", 100).await.unwrap(), 100);
-    match transfer(debouncer, 9, "bob", 100).await {
+    let runs = AtomicUsize::new(0);
+    assert_eq!(
+        transfer(debouncer, 9, "alice", 100, &runs).await.unwrap(),
+        100
+    );
+    assert_eq!(
+        transfer(debouncer, 9, "alice", 100, &runs).await.unwrap(),
+        100
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the duplicate was replayed");
+    match transfer(debouncer, 9, "bob", 100, &runs).await {
         Err(AppError::Busy(busy)) => {
             assert!(busy.is_mismatch(), "{busy}");
             assert!(busy.error().is_none() && !busy.is_held());
         }
         other => panic!("expected a mismatch, got {other:?}"),
     }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "a mismatch does not run the body"
+    );
 }
 
 on_both_backends! {
