@@ -88,7 +88,11 @@ fn urls_and_prefixes_are_validated_without_io() {
         );
     }
     // Accepted with the `tls` feature, else refused with a pointer to it.
-    if let Err(err) = Debouncer::open("rediss://127.0.0.1/") {
+    let tls = Debouncer::open("rediss://127.0.0.1/");
+    if cfg!(feature = "tls") {
+        tls.expect("rediss:// with the tls feature");
+    } else {
+        let err = tls.expect_err("rediss:// without the tls feature");
         assert!(err.to_string().contains("`tls` feature"), "{err}");
     }
     for prefix in ["a{", "}b"] {

@@ -4,12 +4,12 @@
 //! connection (without the fix, a bounded pipeline queue or a budget-limited
 //! first poll, the async test fails in about half the runs). A thread's
 //! next sync call goes on the connection its release went on, which orders
-//! the two by construction; the sync test guards that the release is sent
-//! at all (on loopback, releases sent on other connections also happened to
-//! arrive first in every trial, so it cannot tell the two apart).
+//! the two by construction: Redis runs one connection's requests in order.
+//! `the_next_sync_call_goes_on_the_releases_connection` checks that
+//! construction itself, in Redis's own client list.
 
 use redis_debounce::{Busy, Debouncer, debounce};
-use redis_debounce_tests::Backend;
+use redis_debounce_tests::{Backend, RedisServer};
 
 const TASKS: usize = 64;
 const CALLS: usize = 800;
@@ -70,4 +70,56 @@ fn back_to_back_sync_calls_never_meet_their_own_lock() {
                 .expect("the previous release was ordered first");
         }
     });
+}
+
+/// The last command of each client but `observer`, by client id.
+fn last_commands(observer: &mut redis::Connection) -> Vec<(u64, String)> {
+    let me: u64 = redis::cmd("CLIENT").arg("ID").query(observer).unwrap();
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query(observer).unwrap();
+    let field = |client: &str, name: &str| {
+        client
+            .split(' ')
+            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    clients
+        .lines()
+        .filter_map(|client| {
+            let id = field(client, "id")?.parse::<u64>().ok()?;
+            Some((id, field(client, "cmd")?))
+        })
+        .filter(|(id, _)| *id != me)
+        .collect()
+}
+
+#[debounce(key = "seen:{n}", ttl = 30, using = debouncer)]
+fn seen_from_inside(
+    debouncer: &Debouncer,
+    n: u32,
+    observer: &mut redis::Connection,
+) -> Result<Vec<(u64, String)>, Busy> {
+    Ok(last_commands(observer))
+}
+
+/// The release a sync call sent without waiting, and the thread's next
+/// acquire, travel on one connection: the client that last ran the release
+/// script is the one that then runs the next call's `SET`, and no other
+/// client of the `Debouncer` exists.
+#[test]
+fn the_next_sync_call_goes_on_the_releases_connection() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    let mut observer = server.connection();
+    seen_from_inside(&debouncer, 1, &mut observer).unwrap();
+    let after_release = last_commands(&mut observer);
+    let [(releaser, command)] = after_release.as_slice() else {
+        panic!("one client expected: {after_release:?}");
+    };
+    assert_eq!(command, "eval", "the release went last: {after_release:?}");
+    let inside = seen_from_inside(&debouncer, 2, &mut observer).unwrap();
+    assert_eq!(
+        inside,
+        [(*releaser, "set".to_owned())],
+        "the next acquire went on the release's connection"
+    );
 }
