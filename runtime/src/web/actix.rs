@@ -30,7 +30,8 @@ impl Problem {
 }
 
 /// 409 Conflict while the first request runs, 429 during a cooldown, 503
-/// when the backend is unavailable; `Retry-After` in whole seconds; an RFC
+/// when the backend is unavailable; `Retry-After` in whole seconds (not on
+/// a 503: nobody knows when the backend is back); an RFC
 /// 9457 `application/problem+json` body without internal details. So
 /// `Result<T, Busy>` is a `Responder`, and `?` turns a `Busy` into an
 /// `actix_web::Error`.

@@ -26,7 +26,8 @@ impl IntoResponse for Problem {
 }
 
 /// 409 Conflict while the first request runs, 429 during a cooldown, 503
-/// when the backend is unavailable; `Retry-After` in whole seconds; an RFC
+/// when the backend is unavailable; `Retry-After` in whole seconds (not on
+/// a 503: nobody knows when the backend is back); an RFC
 /// 9457 `application/problem+json` body without internal details.
 impl IntoResponse for Busy {
     fn into_response(self) -> Response {
