@@ -356,6 +356,13 @@ fn options(args: &Args, private: &TokenStream) -> TokenStream {
 
 /// How a stored result becomes the function's value (`replay`), spanned at
 /// the return type: an output that cannot be stored is reported there.
+///
+/// A closure, not the fn item: passing `decode` itself would have the
+/// compiler check its bound a second time, on the whole `acquire` call. The
+/// `_` carries the return type's span, and an unmet bound of an explicit
+/// generic argument is reported on that argument: the decoding and the
+/// encoding (see `finish`) fail at the very same place, so the compiler
+/// shows one error, not one per use.
 fn decode(args: &Args, locals: &Locals, sig: &Signature, return_span: Span) -> TokenStream {
     let private = private_path(args, Span::call_site());
     let at_return = private_path(args, return_span);
@@ -374,11 +381,13 @@ fn decode(args: &Args, locals: &Locals, sig: &Signature, return_span: Span) -> T
             replayed
         };
     }
-    if args.replay_errors.is_some() || !returns_result(&sig.output) {
-        quote_spanned!(return_span=> #at_return::decode)
+    let decode = if args.replay_errors.is_some() || !returns_result(&sig.output) {
+        quote_spanned!(return_span=> #at_return::decode::<_>)
     } else {
-        quote_spanned!(return_span=> #at_return::decode_ok)
-    }
+        quote_spanned!(return_span=> #at_return::decode_ok::<_, _>)
+    };
+    let stored = Ident::new("__debounce_stored", Span::mixed_site());
+    quote!(|#stored: &[u8]| #decode(#stored))
 }
 
 /// Whether the body's value decides the finish (`cooldown`, `replay`).
@@ -425,17 +434,17 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>) -> TokenStream {
         };
     }
     // Spanned at the return type, as the decoding in `take_lock`: an
-    // output that cannot be stored is reported there.
+    // output that cannot be stored is reported there, once (see `decode`).
     let span = ret_ty.map_or_else(Span::call_site, Spanned::span);
     let at_return = private_path(args, span);
     let stored = if args.replay.is_none() {
         quote!(::core::option::Option::None)
     } else if args.replay_errors.is_some() {
-        quote_spanned!(span=> #at_return::encode(&#ret))
+        quote_spanned!(span=> #at_return::encode::<_>(&#ret))
     } else if ret_ty.is_some_and(is_result) {
-        quote_spanned!(span=> #at_return::encode_ok(&#ret))
+        quote_spanned!(span=> #at_return::encode_ok::<_, _>(&#ret))
     } else {
-        let encode = quote_spanned!(span=> #at_return::encode(&#ret));
+        let encode = quote_spanned!(span=> #at_return::encode::<_>(&#ret));
         quote! {
             if #succeeded {
                 #encode

@@ -307,12 +307,17 @@ pub trait FromBusy {
     fn from_busy(busy: Busy) -> Self;
 }
 
+// Neither impl is named in a compile error, nor its unmet `From<Busy>`
+// bound (whose error would list every `From` impl of the return type, from
+// any crate): the error is the trait's own message, on the return type.
+#[diagnostic::do_not_recommend]
 impl<T, E: From<Busy>> FromBusy for Result<T, E> {
     fn from_busy(busy: Busy) -> Self {
         Err(E::from(busy))
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<R: From<Busy>> FromBusy for R {
     fn from_busy(busy: Busy) -> Self {
         R::from(busy)
@@ -392,7 +397,10 @@ pub trait Replayable: Sized {
     fn load(stored: &[u8]) -> Result<Self, Error>;
 }
 
+// A compile error names `Replayable` with its own message, not the unmet
+// serde bound (whose error would list serde impls from any crate).
 #[cfg(feature = "serde")]
+#[diagnostic::do_not_recommend]
 impl<T: serde::Serialize + serde::de::DeserializeOwned> Replayable for T {
     fn store(&self) -> Result<Vec<u8>, Error> {
         crate::replay::encode(self)

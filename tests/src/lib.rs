@@ -50,6 +50,10 @@ fn free_port() -> u16 {
 }
 
 /// A fresh, empty directory of this test process's own.
+///
+/// # Panics
+///
+/// When the directory cannot be made.
 #[must_use]
 pub fn temp_dir(what: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);

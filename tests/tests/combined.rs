@@ -2,7 +2,7 @@
 //! each is observed: wait (callers coalesce), replay (one execution, every
 //! caller gets its output), fence (a token), renew (a body three leases
 //! long keeps the key), cooldown (the key stays taken after success) and
-//! max_hold (renewal stops, the lease is lost).
+//! `max_hold` (renewal stops, the lease is lost).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -3,7 +3,6 @@
 //! deadline, and stops waiting when its future is dropped.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
 use std::time::Duration;
 
 use redis_debounce::{Busy, Debouncer, LockGuard, debounce};

@@ -1,5 +1,6 @@
 use redis_debounce::{debounce, Busy};
 
+// Every duration argument shares this parser.
 #[debounce(key = "order:{id}", ttl = "30 seconds")]
 fn order(id: u64) -> Result<(), Busy> {
     Ok(())

@@ -86,7 +86,9 @@ impl<T: Responder> Responder for Either<T> {
     }
 }
 
-/// `using = debouncer` with `debouncer: web::Data<Debouncer>`.
+/// `using = debouncer` with `debouncer: web::Data<Debouncer>`. Not listed
+/// in the error for a `using` of the wrong type, which names our own types.
+#[diagnostic::do_not_recommend]
 impl<T: crate::__private::AsDebouncer + ?Sized> crate::__private::AsDebouncer
     for actix_web::web::Data<T>
 {

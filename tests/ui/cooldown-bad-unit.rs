@@ -1,8 +1,0 @@
-use redis_debounce::{debounce, Busy};
-
-#[debounce(key = "sms:{phone}", ttl = 30, cooldown = "5 minutes")]
-fn send(phone: &str) -> Result<(), Busy> {
-    Ok(())
-}
-
-fn main() {}
