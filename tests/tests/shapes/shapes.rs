@@ -395,7 +395,7 @@ mod renamed {
     pub(crate) use redis_debounce::*;
 }
 
-#[debounce(key = "renamed:{id}", ttl = 30, using = debouncer, crate = "crate::renamed")]
+#[debounce(key = "renamed:{id}", ttl = 30, using = debouncer, crate = "crate::shapes::renamed")]
 async fn renamed_crate(debouncer: &Arc<Debouncer>, id: u32) -> Result<u32, Busy> {
     Ok(id)
 }

@@ -1,0 +1,16 @@
+//! The lock itself, on Redis and in memory: mutual exclusion, release on
+//! every exit and in order, expired holders, flushing, outages, the key
+//! layout, lost scripts, wrong-type keys, sync calls inside a runtime.
+//! One test binary for the concern (linking is most of a test run's time).
+
+mod expired_holder;
+mod flush;
+mod key_layout;
+mod lost_scripts;
+mod memory_backend;
+mod mutual_exclusion;
+mod outage;
+mod release_on_exit;
+mod release_order;
+mod sync_in_runtime;
+mod wrong_type;

@@ -1,0 +1,5 @@
+//! Web handlers through real servers and a real HTTP client: axum and
+//! actix-web.
+
+mod actix;
+mod axum;
