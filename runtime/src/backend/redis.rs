@@ -221,6 +221,9 @@ thread_local! {
     /// same connection, so Redis runs the thread's release first, and reads
     /// the release's answer before its own.
     static OWED: RefCell<Vec<(u64, redis::Connection)>> = const { RefCell::new(Vec::new()) };
+    /// By backend: the last release of this thread's that failed since its
+    /// last flush, for `flush_blocking` to report.
+    static FAILED: RefCell<Vec<(u64, Error)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether a failed request leaves its connection usable: a server's
@@ -550,6 +553,7 @@ impl RedisBackend {
         };
         // Which key it was is not kept (a copy per call, for a log line).
         tracing::warn!(%error, "redis-debounce: a release sent from this thread failed; its lease will expire by itself");
+        self.failed(self.error(error.clone(), key));
         if reusable(&error) {
             Ok(Some(connection))
         } else if error.is_timeout() {
@@ -559,15 +563,36 @@ impl RedisBackend {
         }
     }
 
+    /// Notes a release of this thread's that failed, for its next flush.
+    fn failed(&self, error: Error) {
+        let _ = FAILED.try_with(|failed| {
+            let mut failed = failed.borrow_mut();
+            failed.retain(|(id, _)| *id != self.id);
+            if failed.len() >= OWED_PER_THREAD {
+                failed.remove(0);
+            }
+            failed.push((self.id, error));
+        });
+    }
+
     /// Reads the answer this thread owes, if any: its releases have then
-    /// run. Nothing owed, nothing sent.
+    /// run. Nothing owed, nothing sent. A release of this thread's that
+    /// failed since its last flush (to be sent, or in Redis) is the error.
     pub(crate) fn flush_blocking(&self) -> Result<(), Error> {
         if let Some(connection) = self.take_owed()
             && let Some(connection) = self.settle(connection, "")?
         {
             self.give_back(connection);
         }
-        Ok(())
+        let failed = FAILED
+            .try_with(|failed| {
+                let mut failed = failed.borrow_mut();
+                let at = failed.iter().position(|(id, _)| *id == self.id)?;
+                Some(failed.swap_remove(at).1)
+            })
+            .ok()
+            .flatten();
+        failed.map_or(Ok(()), Err)
     }
 
     /// Sends a plain release from blocking code without waiting for its
@@ -659,6 +684,7 @@ impl RedisBackend {
             };
             if let Err(error) = sent {
                 warn_release_failed(key, &error);
+                self.failed(error);
             }
             return;
         };

@@ -99,11 +99,13 @@ fn urls_and_prefixes_are_validated_without_io() {
         let err = Debouncer::builder().prefix(prefix).memory().unwrap_err();
         assert!(err.to_string().contains("may not contain"), "{err}");
     }
-    let err = Debouncer::builder()
-        .response_timeout(Duration::ZERO)
-        .open("redis://127.0.0.1/")
-        .unwrap_err();
-    assert!(matches!(err, redis_debounce::Error::Config { .. }));
+    for builder in [
+        Debouncer::builder().response_timeout(Duration::ZERO),
+        Debouncer::builder().connect_timeout(Duration::ZERO),
+    ] {
+        let err = builder.open("redis://127.0.0.1/").unwrap_err();
+        assert!(matches!(err, redis_debounce::Error::Config { .. }), "{err}");
+    }
 }
 
 #[tokio::test]
@@ -115,5 +117,64 @@ async fn zero_lease_is_a_typed_error() {
     assert!(
         matches!(busy.error(), Some(redis_debounce::Error::Config { .. })),
         "{busy:?}"
+    );
+}
+
+#[debounce(key = "report:{day}", ttl = 300, using = debouncer)]
+async fn report(
+    debouncer: &Debouncer,
+    day: u32,
+    pttl: &mut i64,
+    server: &RedisServer,
+) -> Result<(), Busy> {
+    *pttl = redis::cmd("PTTL")
+        .arg(format!("debounce:{{report:{day}}}"))
+        .query(&mut server.connection())
+        .unwrap();
+    Ok(())
+}
+
+/// An integer `ttl` is whole seconds: `ttl = 300` is a five-minute lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integer_ttl_is_seconds() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    let mut pttl = 0;
+    report(&debouncer, 1, &mut pttl, &server).await.unwrap();
+    assert!((290_000..=300_000).contains(&pttl), "{pttl}");
+}
+
+/// Clones of one `Debouncer` share one multiplexed connection for async
+/// calls on a runtime, however many calls run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_calls_share_one_connection() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    let calls: Vec<_> = (0..64)
+        .map(|n| {
+            let debouncer = debouncer.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    drop(
+                        debouncer
+                            .try_lock(&format!("share:{n}"), Duration::from_secs(30))
+                            .await,
+                    );
+                }
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    let mut observer = server.connection();
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut observer)
+        .unwrap();
+    assert_eq!(
+        clients.lines().count(),
+        2,
+        "one connection of the Debouncer and the observer:\n{clients}"
     );
 }

@@ -12,5 +12,6 @@ mod mutual_exclusion;
 mod outage;
 mod release_on_exit;
 mod release_order;
+mod release_paths;
 mod sync_in_runtime;
 mod wrong_type;

@@ -1,7 +1,8 @@
 //! Redis stopped mid-run: calls fail per `on_error` within the timeout, and
 //! the same `Debouncer` works again once Redis is back on the same port.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use redis_debounce::{Busy, Debouncer, Error, debounce};
@@ -21,10 +22,37 @@ async fn pay(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
     Ok(id)
 }
 
+/// Set by a body that ran without the lock and found no lease.
+static NO_LEASE: AtomicBool = AtomicBool::new(false);
+
 #[debounce(key = "pay:{id}", ttl = 30, using = debouncer, on_error = "allow")]
 async fn pay_anyway(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
     ALLOWED_RUNS.fetch_add(1, Ordering::SeqCst);
+    NO_LEASE.store(redis_debounce::lease().is_none(), Ordering::SeqCst);
     Ok(id)
+}
+
+/// Counts the WARN events that name a key (the `on_error = "allow"`
+/// warning does): a subscriber of a few lines, no logging crate needed.
+struct Warnings(AtomicUsize);
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let names_a_key = event.metadata().fields().field("key").is_some();
+        if *event.metadata().level() == tracing::Level::WARN && names_a_key {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 #[debounce(key = "pay:{id}", ttl = 30, using = debouncer)]
@@ -97,12 +125,22 @@ async fn outage_then_recovery() {
     );
 
     let started = Instant::now();
-    assert_eq!(
-        pay_anyway(&debouncer, 3).await.unwrap(),
-        3,
-        "on_error = allow runs the body"
-    );
+    let warnings = Arc::new(Warnings(AtomicUsize::new(0)));
+    let ran = {
+        let _logged = tracing::subscriber::set_default(warnings.clone());
+        pay_anyway(&debouncer, 3).await
+    };
+    assert_eq!(ran.unwrap(), 3, "on_error = allow runs the body");
     assert_eq!(ALLOWED_RUNS.load(Ordering::SeqCst), 1);
+    assert!(
+        NO_LEASE.load(Ordering::SeqCst),
+        "a body run without the lock has no lease"
+    );
+    assert_eq!(
+        warnings.0.load(Ordering::SeqCst),
+        1,
+        "one warning says it ran unlocked"
+    );
     assert!(
         started.elapsed() < FAILS_WITHIN,
         "took {:?}",
@@ -209,4 +247,51 @@ async fn tls_handshake_failure_is_a_typed_error() {
         .await
         .unwrap();
     assert_unavailable(answer);
+}
+
+/// Without a builder, requests time out after the default 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_response_timeout_is_one_second() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    assert_eq!(pay(&debouncer, 1).await.unwrap(), 1);
+    server.pause();
+    let started = Instant::now();
+    let busy = pay(&debouncer, 2).await.expect_err("frozen");
+    let took = started.elapsed();
+    server.resume();
+    match busy.error() {
+        Some(Error::Timeout { after }) => assert_eq!(*after, Duration::from_secs(1)),
+        other => panic!("{other:?}"),
+    }
+    assert!(took >= Duration::from_secs(1), "gave up early: {took:?}");
+}
+
+/// The connect timeout bounds opening a connection: a server that accepts
+/// and never answers fails the first call after the connect timeout, long
+/// before the (here much longer) response timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connect_timeout_bounds_connecting() {
+    let socket = temp_dir("mute").join("redis.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // Accepts, keeps, and never answers.
+    let mute = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(4) {
+            held.push(stream);
+        }
+    });
+    let debouncer = Debouncer::builder()
+        .connect_timeout(TIMEOUT)
+        .response_timeout(Duration::from_secs(120))
+        .open(&unix_url(&socket))
+        .unwrap();
+    let started = Instant::now();
+    assert_unavailable(pay(&debouncer, 1).await);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(60),
+        "not bounded by connecting: {took:?}"
+    );
+    drop(mute);
 }

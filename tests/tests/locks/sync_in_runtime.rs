@@ -21,7 +21,10 @@ async fn on_a_current_thread_runtime() {
     let server = RedisServer::start();
     let debouncer = Debouncer::open(&server.url()).unwrap();
     assert_eq!(thumbnail(&debouncer, 2).unwrap(), 4);
-    assert!(keys(&server).is_empty(), "released synchronously");
+    // The release was sent before the call returned; this thread's flush
+    // reads its answer, without blocking on the runtime.
+    debouncer.flush_blocking().unwrap();
+    assert!(keys(&server).is_empty(), "released");
     // The async API then works on the same handle.
     drop(
         debouncer
@@ -40,6 +43,7 @@ async fn on_a_multi_thread_runtime() {
         .unwrap();
     assert!(thumbnail(&debouncer, 3).unwrap_err().is_held());
     drop(guard);
+    debouncer.flush_blocking().unwrap();
     assert!(
         keys(&server).is_empty(),
         "a blocking guard releases on the dropping thread"

@@ -48,3 +48,52 @@ async fn list_in_the_lock_key() {
         .unwrap();
     assert_eq!(len, 1, "the list was left alone");
 }
+
+#[debounce(key = "order:{id}", ttl = 30, fence, using = debouncer)]
+async fn fenced(debouncer: &Debouncer, id: u32) -> Result<(), Busy> {
+    Ok(())
+}
+
+/// A lock script that fails on the server (here the fencing counter holds
+/// text, so its `INCR` fails) is `Error::Script`, never "held".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_script_is_a_script_error() {
+    let server = RedisServer::start();
+    let mut raw = server.connection();
+    redis::cmd("SET")
+        .arg("debounce:{order:1}:fence")
+        .arg("not a number")
+        .exec(&mut raw)
+        .unwrap();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    let busy = fenced(&debouncer, 1).await.expect_err("INCR fails");
+    assert!(!busy.is_held(), "{busy}");
+    assert!(
+        matches!(busy.error(), Some(Error::Script { .. })),
+        "{busy:?}"
+    );
+}
+
+/// A server that refuses the command (a read-only replica) is
+/// `Error::Backend`, never "held".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_command_is_a_backend_error() {
+    // A replica of a master that is not there: it answers, read-only.
+    let server = RedisServer::start_with(&["--replicaof", "127.0.0.1", "1"]);
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    let busy = add(&debouncer, 1).await.expect_err("READONLY");
+    assert!(!busy.is_held(), "{busy}");
+    assert!(
+        matches!(busy.error(), Some(Error::Backend { .. })),
+        "{busy:?}"
+    );
+    let sync_debouncer = debouncer.clone();
+    let busy = tokio::task::spawn_blocking(move || add_sync(&sync_debouncer, 1))
+        .await
+        .unwrap()
+        .expect_err("READONLY");
+    assert!(
+        matches!(busy.error(), Some(Error::Backend { .. })),
+        "{busy:?}"
+    );
+}
