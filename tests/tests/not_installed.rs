@@ -42,4 +42,21 @@ async fn install_decides_the_default() {
         "the installed one is used"
     );
     assert!(signup_sync("a@example.com").unwrap_err().is_held());
+
+    // A later install replaces it: calls lock in the new one, not the old.
+    let replacement = Debouncer::memory();
+    redis_debounce::install(replacement.clone());
+    assert_eq!(signup("b@example.com").await.unwrap(), 13);
+    let _taken = replacement
+        .try_lock("signup:b@example.com", std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        signup("b@example.com").await.unwrap_err().is_held(),
+        "the replacement is used"
+    );
+    assert!(
+        signup("a@example.com").await.is_ok(),
+        "the first one, still holding signup:a@..., is not"
+    );
 }

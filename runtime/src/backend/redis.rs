@@ -808,6 +808,23 @@ mod tests {
         );
     }
 
+    /// Without the `tls` feature, `rediss://` is refused with a pointer to
+    /// it (`scripts/test` runs these unit tests without features too).
+    #[test]
+    fn rediss_needs_the_tls_feature() {
+        let opened = super::RedisBackend::open(
+            "rediss://127.0.0.1/",
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(1),
+        );
+        if cfg!(feature = "tls") {
+            assert!(opened.is_ok(), "{opened:?}");
+        } else {
+            let error = opened.expect_err("no tls feature");
+            assert!(error.to_string().contains("`tls` feature"), "{error}");
+        }
+    }
+
     #[test]
     fn a_finish_command_names_its_key() {
         let cmd = finish_cmd("debounce:{job:7}", Token::random(), &Finish::RELEASE);

@@ -215,3 +215,40 @@ async fn renewal_never_extends_someone_elses_lock() {
     let value: String = redis.get("debounce:{batch}").unwrap();
     assert_eq!(value, "someone-else-16b", "and the release left it alone");
 }
+
+#[debounce(key = "brief:{id}", ttl = "2s", renew, using = debouncer)]
+async fn brief(debouncer: &Debouncer, id: u32) -> Result<(), Busy> {
+    Ok(())
+}
+
+#[debounce(key = "brief-sync:{id}", ttl = "2s", renew, using = debouncer)]
+fn brief_sync(debouncer: &Debouncer, id: u32) -> Result<(), Busy> {
+    Ok(())
+}
+
+/// How many times Redis ran a script by hash (renewals are `EVALSHA`;
+/// acquires without options are `SET`, releases `EVAL`).
+fn renewals(redis: &mut redis::Connection) -> u64 {
+    let stats: String = redis::cmd("INFO").arg("commandstats").query(redis).unwrap();
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+/// Renewal stops the moment the body ends: over two renewal periods after
+/// the calls returned, Redis sees no renewal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_stops_when_the_body_ends() {
+    let backend = Backend::redis();
+    let debouncer = backend.debouncer.clone();
+    let mut redis = backend.server.as_ref().unwrap().connection();
+    brief(&debouncer, 1).await.unwrap();
+    let sync_debouncer = debouncer.clone();
+    tokio::task::spawn_blocking(move || brief_sync(&sync_debouncer, 1).unwrap())
+        .await
+        .unwrap();
+    tokio::time::sleep(TTL).await;
+    assert_eq!(renewals(&mut redis), 0, "a watchdog outlived its body");
+}

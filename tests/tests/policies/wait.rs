@@ -91,17 +91,26 @@ async fn waiter_past_its_deadline_is_busy(backend: Backend) {
     let started = Instant::now();
     let busy = impatient(debouncer, 2).await.unwrap_err();
     assert!(busy.is_held(), "{busy}");
+    let waited = started.elapsed();
     assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "gave up before its deadline: {:?}",
-        started.elapsed()
+        waited >= Duration::from_millis(300),
+        "gave up before its deadline: {waited:?}"
     );
+    if backend.server.is_none() {
+        // The paused clock shows the back-off never sleeps past the
+        // deadline: the waiter gives up at it, to the millisecond.
+        assert!(
+            waited <= Duration::from_millis(301),
+            "slept past its deadline: {waited:?}"
+        );
+    }
 }
 
 /// A holder that dies sends no wake-up: its lease runs out, and the waiter
 /// takes the key then.
 async fn waiter_outlives_a_dead_holder(backend: Backend) {
     let debouncer = &backend.debouncer;
+    let taken = Instant::now();
     let dead = debouncer
         .try_lock("import:3", Duration::from_millis(300))
         .await
@@ -113,6 +122,15 @@ async fn waiter_outlives_a_dead_holder(backend: Backend) {
         .acquire()
         .await
         .expect("the key after the dead holder's lease");
+    if backend.server.is_none() {
+        // The paused clock shows the back-off never sleeps past the
+        // holder's lease: the waiter takes the key as it runs out.
+        let after = taken.elapsed();
+        assert!(
+            after <= Duration::from_millis(301),
+            "slept past the lease: {after:?}"
+        );
+    }
     assert!(guard.release().await.unwrap());
 }
 

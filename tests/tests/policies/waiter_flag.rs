@@ -55,10 +55,10 @@ async fn a_waiter_flags_the_lock_and_its_release_wakes_it() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert_eq!(flagged.last(), Some(&b'+'), "{flagged:?}");
-    let pttl: i64 = redis::cmd("PTTL").arg(LOCK).query(&mut raw).expect("PTTL");
+    let left = pttl(&mut raw, LOCK);
     assert!(
-        pttl > 20_000,
-        "the flag keeps the holder's lease: {pttl} ms left"
+        left > 20_000,
+        "the flag keeps the holder's lease: {left} ms left"
     );
 
     assert!(
@@ -73,4 +73,55 @@ async fn a_waiter_flags_the_lock_and_its_release_wakes_it() {
     assert!(next.release().await.expect("released"));
     assert_eq!(signals(&mut raw), 1, "the flagged release pushed a wake-up");
     assert_eq!(lock_value(&mut raw), None, "free");
+    // The wake-up list lives no longer than the waiters' marker.
+    let waiting = pttl(&mut raw, WAITING);
+    let signal = pttl(&mut raw, SIGNAL);
+    assert!(
+        0 < signal && signal <= waiting,
+        "{signal} ms vs {waiting} ms"
+    );
+}
+
+const WAITING: &str = "debounce:{mailer}:waiting";
+
+fn pttl(raw: &mut redis::Connection, key: &str) -> i64 {
+    redis::cmd("PTTL").arg(key).query(raw).expect("PTTL")
+}
+
+/// The waiters' marker lasts as long as the longest waiter waits, and is
+/// gone, with the wake-up list, once nobody waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiters_marker_lasts_as_long_as_the_wait() {
+    const WAIT: Duration = Duration::from_secs(3);
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).expect("url");
+    let mut raw = server.connection();
+    let _holder = debouncer.try_lock("mailer", LONG).await.expect("free");
+    let waiter = tokio::spawn({
+        let debouncer = debouncer.clone();
+        async move { debouncer.lock("mailer", LONG).wait(WAIT).acquire().await }
+    });
+    let url = server.url();
+    tokio::task::spawn_blocking(move || redis_debounce_tests::await_blocked_in(&url, "blpop"))
+        .await
+        .expect("the waiter sleeps in BLPOP");
+    let marked = pttl(&mut raw, WAITING);
+    assert!(
+        0 < marked && marked <= 3_000,
+        "the marker lasts the wait: {marked} ms"
+    );
+    let busy = waiter
+        .await
+        .expect("task")
+        .expect_err("the holder keeps it");
+    assert!(busy.is_held(), "{busy}");
+    // Nobody waits now: the marker runs out within the wait it lasted for.
+    let started = Instant::now();
+    while pttl(&mut raw, WAITING) != -2 || pttl(&mut raw, SIGNAL) != -2 {
+        assert!(
+            started.elapsed() < SHOWS_WITHIN,
+            "the marker outlived the wait"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
