@@ -48,6 +48,9 @@ async fn one_of_n_runs(backend: Backend) {
                 let answer = checkout(&debouncer, 7, burst.clone(), CALLERS).await;
                 if let Err(busy) = &answer {
                     assert!(busy.is_held(), "turned away for another reason: {busy}");
+                    assert!(!busy.is_cooling_down() && !busy.is_mismatch(), "{busy:?}");
+                    assert!(busy.error().is_none(), "{busy:?}");
+                    assert!(std::error::Error::source(busy).is_none(), "{busy:?}");
                     assert_eq!(busy.key(), "checkout:7");
                     burst.busy.send_modify(|n| *n += 1);
                 }

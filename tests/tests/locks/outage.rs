@@ -63,6 +63,10 @@ fn pay_sync(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
 fn assert_unavailable(answer: Result<u32, Busy>) {
     let busy = answer.expect_err("Redis is down");
     assert!(!busy.is_held(), "a failure reported as held: {busy}");
+    assert!(!busy.is_cooling_down() && !busy.is_mismatch(), "{busy:?}");
+    // The error is the `Busy`'s source, for error reporters that walk it.
+    let source = std::error::Error::source(&busy).expect("the backend error");
+    assert_eq!(source.to_string(), busy.error().unwrap().to_string());
     assert!(
         matches!(
             busy.error(),
