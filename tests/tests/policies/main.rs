@@ -6,6 +6,7 @@ mod combined;
 mod cooldown;
 mod fence;
 mod lease;
+mod programmatic;
 mod renew;
 mod replay;
 mod wait;

@@ -108,9 +108,10 @@ async fn renewal_stops_at_max_hold(backend: Backend) {
     let debouncer = &backend.debouncer;
     let called = Instant::now();
     stuck(debouncer, 1).await.unwrap();
-    // Held (renewed) for max_hold from the acquire, not a moment less.
+    // Held (renewed) for max_hold from the acquire, not a moment less (but
+    // the millisecond that whole-millisecond leases may cut off).
     let lasted = called.elapsed();
-    assert!(lasted >= Duration::from_secs(6), "{lasted:?}");
+    assert!(lasted >= Duration::from_millis(5_999), "{lasted:?}");
 }
 
 async fn guard_renews_too(backend: Backend) {

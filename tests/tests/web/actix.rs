@@ -1,8 +1,11 @@
 //! actix-web handlers, annotated as a user would, through a real server on
 //! a loopback port and a real HTTP client: 409/429 with `Retry-After` and
-//! problem bodies, keys from extractors, `Idempotency-Key`, and no lock left
-//! behind by a client that disconnects mid-handler.
+//! problem bodies that name no key (also from `?` on a `Busy`), keys from
+//! extractors, `Idempotency-Key`, replay (2xx only unless `replay_errors`,
+//! bodies up to 1 MiB), and no lock left behind by a client that
+//! disconnects mid-handler.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -17,6 +20,9 @@ const LONG: Duration = Duration::from_secs(30);
 /// A wait that ends before the handlers' 30 s lease: a key freed within it
 /// was released, not expired.
 const SHORTER_THAN_THE_LEASE: Duration = Duration::from_secs(10);
+/// The largest handler body `replay` stores (`MAX_STORED_BODY` in
+/// runtime/src/web/mod.rs, "bodies up to 1 MiB" in the docs).
+const MIB: usize = 1 << 20;
 
 struct Shop {
     debouncer: Debouncer,
@@ -28,6 +34,8 @@ struct Shop {
     entered: Notify,
     /// Told how `hang` ended: `true` when actix dropped it unfinished.
     ended: mpsc::UnboundedSender<bool>,
+    /// How many times `fail`, `fail_kept` and `export` ran, together.
+    runs: AtomicUsize,
 }
 
 /// Tells the shop how `hang` ended, when dropped.
@@ -96,6 +104,70 @@ async fn place(shop: Data<Shop>, key: IdempotencyKey, Json(order): Json<Order>) 
     HttpResponse::Created().json(serde_json::json!({ "cart": order.cart, "run": run }))
 }
 
+/// Not debounced: takes its lock by hand, and `?` turns a `Busy` into an
+/// `actix_web::Error`.
+async fn settle(shop: Data<Shop>, id: web::Path<u64>) -> Result<HttpResponse, actix_web::Error> {
+    let guard = shop
+        .debouncer
+        .try_lock(&format!("settle:{id}"), LONG)
+        .await?;
+    guard.release().await.expect("released");
+    Ok(HttpResponse::Ok().body(format!("settled {id}")))
+}
+
+/// A replayed handler that fails: a 500 is not stored, so the next request
+/// with the key runs it again.
+#[debounce(key = "fail:{key}", ttl = 30, replay = "1h", using = shop.debouncer)]
+async fn fail(shop: Data<Shop>, key: IdempotencyKey) -> HttpResponse {
+    let run = shop.runs.fetch_add(1, Ordering::SeqCst) + 1;
+    HttpResponse::InternalServerError().body(format!("failure {run}"))
+}
+
+/// The same with `replay_errors`: the 500 is stored and replayed.
+#[debounce(
+    key = "fail-kept:{key}",
+    ttl = 30,
+    replay = "1h",
+    replay_errors,
+    using = shop.debouncer
+)]
+async fn fail_kept(shop: Data<Shop>, key: IdempotencyKey) -> HttpResponse {
+    let run = shop.runs.fetch_add(1, Ordering::SeqCst) + 1;
+    HttpResponse::InternalServerError().body(format!("failure {run}"))
+}
+
+/// A replayed handler answering `bytes` bytes: its run number, then dots.
+#[debounce(key = "export:{key}", ttl = 30, replay = "1h", using = shop.debouncer)]
+async fn export(shop: Data<Shop>, key: IdempotencyKey, bytes: web::Path<usize>) -> HttpResponse {
+    let run = shop.runs.fetch_add(1, Ordering::SeqCst) + 1;
+    HttpResponse::Ok().body(filler(run, *bytes))
+}
+
+/// `bytes` bytes: `run` in decimal, then dots.
+fn filler(run: usize, bytes: usize) -> Vec<u8> {
+    let mut body = run.to_string().into_bytes();
+    body.resize(bytes, b'.');
+    body
+}
+
+/// [`assert_problem`], and the body names none of `secrets` (the rendered
+/// key, the `Idempotency-Key` value). The response is rebuilt with the
+/// `http` 1 types reqwest converts from (re-exported by axum; actix-web's
+/// own `http` is another version).
+async fn assert_problem_naming_none(
+    response: reqwest::Response,
+    status: u16,
+    secrets: &[&str],
+) -> Option<u64> {
+    let mut head = axum::http::Response::builder().status(response.status());
+    *head.headers_mut().unwrap() = response.headers().clone();
+    let body = response.text().await.unwrap();
+    for secret in secrets {
+        assert!(!body.contains(secret), "the body names {secret:?}: {body}");
+    }
+    assert_problem(head.body(body).unwrap().into(), status).await
+}
+
 struct Server {
     base: String,
     shop: Data<Shop>,
@@ -113,6 +185,7 @@ fn serve(backend: Backend) -> Server {
         entered: Notify::new(),
         ended,
         placed: std::sync::atomic::AtomicUsize::new(0),
+        runs: AtomicUsize::new(0),
     });
     let data = shop.clone();
     let server = HttpServer::new(move || {
@@ -123,6 +196,10 @@ fn serve(backend: Backend) -> Server {
             .route("/pay", web::post().to(pay))
             .route("/orders", web::post().to(place))
             .route("/hang/{id}", web::post().to(hang))
+            .route("/settle/{id}", web::post().to(settle))
+            .route("/fail", web::post().to(fail))
+            .route("/fail-kept", web::post().to(fail_kept))
+            .route("/export/{bytes}", web::post().to(export))
     })
     .workers(1)
     .disable_signals()
@@ -160,7 +237,9 @@ fn fifty_identical_posts_run_once() {
         }
         for _ in 0..49 {
             let response = answers.recv().await.unwrap();
-            let seconds = assert_problem(response, 409).await.expect("Retry-After");
+            let seconds = assert_problem_naming_none(response, 409, &["checkout:7:11"])
+                .await
+                .expect("Retry-After");
             assert!((1..=30).contains(&seconds), "{seconds}");
         }
         server.shop.gate.notify_one();
@@ -176,7 +255,8 @@ fn a_repeat_in_the_cooldown_gets_429() {
         let server = serve(Backend::redis());
         let url = format!("{}/posts/3/like", server.base);
         assert_eq!(server.client.post(&url).send().await.unwrap().status(), 200);
-        let retry_after = assert_problem(server.client.post(&url).send().await.unwrap(), 429).await;
+        let repeat = server.client.post(&url).send().await.unwrap();
+        let retry_after = assert_problem_naming_none(repeat, 429, &["like:3"]).await;
         let seconds = retry_after.expect("Retry-After");
         assert!((3500..=3600).contains(&seconds), "{seconds}");
     });
@@ -211,7 +291,8 @@ fn idempotency_key_is_checked_and_keys_the_lock() {
         server.shop.entered.notified().await;
         let other = send("k-2");
         server.shop.entered.notified().await;
-        assert_problem(send("k-1").await.unwrap().unwrap(), 409).await;
+        let duplicate = send("k-1").await.unwrap().unwrap();
+        assert_problem_naming_none(duplicate, 409, &["pay:k-1:500", "k-1"]).await;
         server.shop.gate.notify_one();
         server.shop.gate.notify_one();
         assert_eq!(first.await.unwrap().unwrap().status(), 201);
@@ -284,10 +365,102 @@ fn replay_returns_the_first_response_and_422_for_another_payload() {
         assert_eq!(again.headers()["content-type"], content_type);
         assert_eq!(again.text().await.unwrap(), body, "the stored body");
 
-        assert_problem(place("o-1", 6).await.unwrap(), 422).await;
+        let other = place("o-1", 6).await.unwrap();
+        assert_problem_naming_none(other, 422, &["place:o-1", "o-1"]).await;
         assert_eq!(
             server.shop.placed.load(std::sync::atomic::Ordering::SeqCst),
             1
         );
+    });
+}
+
+/// `?` on a `Busy` in a handler returning `Result<_, actix_web::Error>`
+/// renders the 409 problem with `Retry-After`.
+#[test]
+fn question_mark_turns_busy_into_the_409_problem() {
+    actix(async || {
+        let server = serve(Backend::redis());
+        let url = format!("{}/settle/9", server.base);
+        let held = server.shop.debouncer.try_lock("settle:9", LONG).await;
+        let held = held.expect("the key is free");
+        let response = server.client.post(&url).send().await.unwrap();
+        let retry_after = assert_problem_naming_none(response, 409, &["settle:9"]).await;
+        let seconds = retry_after.expect("Retry-After");
+        assert!((1..=30).contains(&seconds), "{seconds}");
+        assert!(held.release().await.expect("released"), "still ours");
+        // Free again: the handler runs.
+        let response = server.client.post(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "settled 9");
+    });
+}
+
+/// Only 2xx responses are stored: a 500 runs the handler again, unreplayed;
+/// with `replay_errors` the 500 is stored and replayed.
+#[test]
+fn replay_stores_errors_only_with_replay_errors() {
+    actix(async || {
+        let server = serve(Backend::redis());
+        let send = |path: &str, key: &str| {
+            server
+                .client
+                .post(format!("{}{path}", server.base))
+                .header("Idempotency-Key", key)
+                .send()
+        };
+        for run in 1..=2 {
+            let response = send("/fail", "f-1").await.unwrap();
+            assert_eq!(response.status(), 500);
+            assert!(response.headers().get("idempotency-replayed").is_none());
+            assert_eq!(response.text().await.unwrap(), format!("failure {run}"));
+        }
+        assert_eq!(server.shop.runs.load(Ordering::SeqCst), 2, "ran again");
+
+        let first = send("/fail-kept", "f-1").await.unwrap();
+        assert_eq!(first.status(), 500);
+        assert!(first.headers().get("idempotency-replayed").is_none());
+        assert_eq!(first.text().await.unwrap(), "failure 3");
+        let again = send("/fail-kept", "f-1").await.unwrap();
+        assert_eq!(again.status(), 500);
+        assert_eq!(again.headers()["idempotency-replayed"], "true");
+        assert_eq!(again.text().await.unwrap(), "failure 3", "the stored body");
+        assert_eq!(server.shop.runs.load(Ordering::SeqCst), 3, "replayed");
+    });
+}
+
+/// A body of 1 MiB is stored and replayed; one byte more is served whole
+/// but not stored, so the next request runs the handler again.
+#[test]
+fn replay_stores_bodies_up_to_1_mib() {
+    actix(async || {
+        let server = serve(Backend::redis());
+        let send = |bytes: usize, key: &str| {
+            server
+                .client
+                .post(format!("{}/export/{bytes}", server.base))
+                .header("Idempotency-Key", key)
+                .send()
+        };
+        for run in 1..=2 {
+            let response = send(MIB + 1, "e-over").await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert!(response.headers().get("idempotency-replayed").is_none());
+            let body = response.bytes().await.unwrap();
+            assert!(body == filler(run, MIB + 1), "served whole, run {run}");
+        }
+        assert_eq!(server.shop.runs.load(Ordering::SeqCst), 2, "not stored");
+
+        let first = send(MIB, "e-at").await.unwrap();
+        assert_eq!(first.status(), 200);
+        assert!(first.headers().get("idempotency-replayed").is_none());
+        assert!(first.bytes().await.unwrap() == filler(3, MIB));
+        let again = send(MIB, "e-at").await.unwrap();
+        assert_eq!(again.status(), 200);
+        assert_eq!(again.headers()["idempotency-replayed"], "true");
+        assert!(
+            again.bytes().await.unwrap() == filler(3, MIB),
+            "the stored body"
+        );
+        assert_eq!(server.shop.runs.load(Ordering::SeqCst), 3, "replayed");
     });
 }

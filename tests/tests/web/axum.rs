@@ -1,9 +1,11 @@
 //! axum handlers, annotated as a user would, through a real server on a
 //! loopback port and a real HTTP client: 409/429/503 with `Retry-After` and
-//! problem bodies, keys from extractors, `Idempotency-Key`, and no lock
+//! problem bodies that name no key, keys from extractors, `Idempotency-Key`,
+//! replay (2xx only unless `replay_errors`, bodies up to 1 MiB), and no lock
 //! left behind by a client that disconnects mid-handler.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,6 +19,9 @@ use redis_debounce_tests::web::{Amount, Order, assert_problem, order};
 use tokio::sync::{Notify, mpsc};
 
 const LONG: Duration = Duration::from_secs(30);
+/// The largest handler body `replay` stores (`MAX_STORED_BODY` in
+/// runtime/src/web/mod.rs, "bodies up to 1 MiB" in the docs).
+const MIB: usize = 1 << 20;
 
 struct App {
     debouncer: Debouncer,
@@ -26,6 +31,8 @@ struct App {
     gate: Notify,
     /// Told when `pay` holds its lock.
     entered: Notify,
+    /// How many times `fail`, `fail_kept` and `export` ran, together.
+    runs: AtomicUsize,
 }
 
 /// `impl IntoResponse`, no `busy`: a duplicate gets the 409 problem.
@@ -83,6 +90,61 @@ async fn place(
     )
 }
 
+/// A replayed handler that fails: a 500 is not stored, so the next request
+/// with the key runs it again.
+#[debounce(key = "fail:{key}", ttl = 30, replay = "1h", using = state.debouncer)]
+async fn fail(State(state): State<Arc<App>>, key: IdempotencyKey) -> impl IntoResponse {
+    let run = state.runs.fetch_add(1, Ordering::SeqCst) + 1;
+    (StatusCode::INTERNAL_SERVER_ERROR, format!("failure {run}"))
+}
+
+/// The same with `replay_errors`: the 500 is stored and replayed.
+#[debounce(
+    key = "fail-kept:{key}",
+    ttl = 30,
+    replay = "1h",
+    replay_errors,
+    using = state.debouncer
+)]
+async fn fail_kept(State(state): State<Arc<App>>, key: IdempotencyKey) -> Response {
+    let run = state.runs.fetch_add(1, Ordering::SeqCst) + 1;
+    (StatusCode::INTERNAL_SERVER_ERROR, format!("failure {run}")).into_response()
+}
+
+/// A replayed handler answering `bytes` bytes: its run number, then dots.
+#[debounce(key = "export:{key}", ttl = 30, replay = "1h", using = state.debouncer)]
+async fn export(
+    State(state): State<Arc<App>>,
+    key: IdempotencyKey,
+    Path(bytes): Path<usize>,
+) -> Response {
+    let run = state.runs.fetch_add(1, Ordering::SeqCst) + 1;
+    (StatusCode::OK, filler(run, bytes)).into_response()
+}
+
+/// `bytes` bytes: `run` in decimal, then dots.
+fn filler(run: usize, bytes: usize) -> Vec<u8> {
+    let mut body = run.to_string().into_bytes();
+    body.resize(bytes, b'.');
+    body
+}
+
+/// [`assert_problem`], and the body names none of `secrets` (the rendered
+/// key, the `Idempotency-Key` value).
+async fn assert_problem_naming_none(
+    response: reqwest::Response,
+    status: u16,
+    secrets: &[&str],
+) -> Option<u64> {
+    let mut head = axum::http::Response::builder().status(response.status());
+    *head.headers_mut().unwrap() = response.headers().clone();
+    let body = response.text().await.unwrap();
+    for secret in secrets {
+        assert!(!body.contains(secret), "the body names {secret:?}: {body}");
+    }
+    assert_problem(head.body(body).unwrap().into(), status).await
+}
+
 struct Server {
     base: String,
     app: Arc<App>,
@@ -96,12 +158,16 @@ async fn serve(backend: Backend) -> Server {
         gate: Notify::new(),
         entered: Notify::new(),
         placed: std::sync::atomic::AtomicUsize::new(0),
+        runs: AtomicUsize::new(0),
     });
     let router = Router::new()
         .route("/users/{user}/checkout", post(checkout))
         .route("/posts/{post}/like", post(like))
         .route("/pay", post(pay))
         .route("/orders", post(place))
+        .route("/fail", post(fail))
+        .route("/fail-kept", post(fail_kept))
+        .route("/export/{bytes}", post(export))
         .with_state(app.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -130,7 +196,7 @@ async fn fifty_identical_posts_run_once() {
     // 49 duplicates are turned away while the first is held at the gate.
     for _ in 0..49 {
         let response = answers.recv().await.unwrap();
-        let retry_after = assert_problem(response, 409).await;
+        let retry_after = assert_problem_naming_none(response, 409, &["checkout:7:11"]).await;
         let seconds = retry_after.expect("Retry-After");
         assert!((1..=30).contains(&seconds), "{seconds}");
     }
@@ -146,7 +212,8 @@ async fn a_repeat_in_the_cooldown_gets_429() {
     let url = format!("{}/posts/3/like", server.base);
     let first = server.client.post(&url).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
-    let retry_after = assert_problem(server.client.post(&url).send().await.unwrap(), 429).await;
+    let repeat = server.client.post(&url).send().await.unwrap();
+    let retry_after = assert_problem_naming_none(repeat, 429, &["like:3"]).await;
     let seconds = retry_after.expect("Retry-After");
     assert!((3500..=3600).contains(&seconds), "{seconds}");
 }
@@ -180,39 +247,44 @@ async fn idempotency_key_is_checked_and_keys_the_lock() {
     // Another key is another lock: it runs beside the first.
     let other = send("k-2");
     server.app.entered.notified().await;
-    // The same key while the first runs: 409.
+    // The same key while the first runs: 409, naming neither the key nor
+    // the header's value.
     let duplicate = send("k-1").await.unwrap().unwrap();
-    assert_problem(duplicate, 409).await;
+    assert_problem_naming_none(duplicate, 409, &["pay:k-1:500", "k-1"]).await;
     server.app.gate.notify_one();
     server.app.gate.notify_one();
     assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::CREATED);
     assert_eq!(other.await.unwrap().unwrap().status(), StatusCode::CREATED);
 }
 
+/// A client that disconnects while its handler holds the lock: hyper drops
+/// the handler, which releases the lock at once. The handler never gets
+/// past its gate (never opened here), so only that drop can free the key
+/// before its 30 s lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_leaves_no_lock() {
     let server = serve(Backend::redis()).await;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let gone = client
-        .post(format!("{}/users/8/checkout", server.base))
-        .header("content-type", "application/json")
-        .body(order(12))
-        .send()
-        .await;
-    assert!(gone.unwrap_err().is_timeout());
-    // hyper dropped the handler, which released its lock: a waiter gets it
-    // well before the 30 s lease would run out.
+    let request = server
+        .client
+        .post(format!("{}/pay?cents=500", server.base))
+        .header("Idempotency-Key", "k-9")
+        .send();
+    let client = tokio::spawn(request);
+    server.app.entered.notified().await;
+    // The client goes away while the handler holds the lock.
+    client.abort();
+    assert!(client.await.is_err(), "the request was cut off");
     let guard = server
         .app
         .debouncer
-        .lock("checkout:8:12", LONG)
+        .lock("pay:k-9:500", LONG)
         .wait(Duration::from_secs(10))
         .acquire()
         .await;
-    assert!(guard.is_ok(), "{guard:?}");
+    assert!(
+        guard.is_ok(),
+        "released when hyper dropped the handler: {guard:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,10 +332,76 @@ async fn replay_returns_the_first_response_and_422_for_another_payload() {
     assert_eq!(again.headers()["content-type"], content_type);
     assert_eq!(again.text().await.unwrap(), body, "the stored body");
 
-    assert_problem(place("o-1", 6).await.unwrap(), 422).await;
+    assert_problem_naming_none(place("o-1", 6).await.unwrap(), 422, &["place:o-1", "o-1"]).await;
     assert_eq!(
         server.app.placed.load(std::sync::atomic::Ordering::SeqCst),
         1,
         "one execution"
     );
+}
+
+/// Only 2xx responses are stored: a 500 runs the handler again, unreplayed;
+/// with `replay_errors` the 500 is stored and replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_stores_errors_only_with_replay_errors() {
+    let server = serve(Backend::redis()).await;
+    let send = |path: &str, key: &str| {
+        server
+            .client
+            .post(format!("{}{path}", server.base))
+            .header("Idempotency-Key", key)
+            .send()
+    };
+    for run in 1..=2 {
+        let response = send("/fail", "f-1").await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get("idempotency-replayed").is_none());
+        assert_eq!(response.text().await.unwrap(), format!("failure {run}"));
+    }
+    assert_eq!(server.app.runs.load(Ordering::SeqCst), 2, "ran again");
+
+    let first = send("/fail-kept", "f-1").await.unwrap();
+    assert_eq!(first.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(first.headers().get("idempotency-replayed").is_none());
+    assert_eq!(first.text().await.unwrap(), "failure 3");
+    let again = send("/fail-kept", "f-1").await.unwrap();
+    assert_eq!(again.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    assert_eq!(again.text().await.unwrap(), "failure 3", "the stored body");
+    assert_eq!(server.app.runs.load(Ordering::SeqCst), 3, "replayed");
+}
+
+/// A body of 1 MiB is stored and replayed; one byte more is served whole
+/// but not stored, so the next request runs the handler again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_stores_bodies_up_to_1_mib() {
+    let server = serve(Backend::redis()).await;
+    let send = |bytes: usize, key: &str| {
+        server
+            .client
+            .post(format!("{}/export/{bytes}", server.base))
+            .header("Idempotency-Key", key)
+            .send()
+    };
+    for run in 1..=2 {
+        let response = send(MIB + 1, "e-over").await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().get("idempotency-replayed").is_none());
+        let body = response.bytes().await.unwrap();
+        assert!(body == filler(run, MIB + 1), "served whole, run {run}");
+    }
+    assert_eq!(server.app.runs.load(Ordering::SeqCst), 2, "not stored");
+
+    let first = send(MIB, "e-at").await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert!(first.headers().get("idempotency-replayed").is_none());
+    assert!(first.bytes().await.unwrap() == filler(3, MIB));
+    let again = send(MIB, "e-at").await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    assert!(
+        again.bytes().await.unwrap() == filler(3, MIB),
+        "the stored body"
+    );
+    assert_eq!(server.app.runs.load(Ordering::SeqCst), 3, "replayed");
 }
