@@ -224,8 +224,7 @@ fn take_lock(
             quote_spanned!(return_span=> #private::busy(#busy))
         }
     };
-    let format = &template.format;
-    let format_args = &template.args;
+    let key = template.render(&private);
     let fingerprint = &locals.fingerprint;
     // Kept for the finish, which stores it with the result.
     let keep_fingerprint = args
@@ -235,11 +234,8 @@ fn take_lock(
     let fingerprint_args = locals.fingerprint_template.as_ref().map_or_else(
         || quote!(::core::option::Option::None),
         |template| {
-            let format = &template.format;
-            let args = &template.args;
-            quote!(::core::option::Option::Some(
-                ::core::format_args!(#format #(, #args)*)
-            ))
+            let rendered = template.render(&private);
+            quote!(::core::option::Option::Some(#rendered))
         },
     );
     // With `replay` the call instantiates the decoding: spanned like it.
@@ -259,7 +255,7 @@ fn take_lock(
         // across the await below, or the future would not be `Send`.
         let #call = #private::call(
             #using,
-            ::core::format_args!(#format #(, #format_args)*),
+            #key,
             #options,
             #fingerprint_args,
         );

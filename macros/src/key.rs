@@ -7,12 +7,17 @@ use syn::{Ident, Index, LitStr};
 use crate::bindings::Bindings;
 
 /// A template checked against the function's bindings, ready for
-/// `format_args!`.
+/// `format_args!`: its literal text as written, each placeholder's value
+/// percent-encoded by the runtime's `Encoded` (see `runtime/src/key.rs`),
+/// and a separator that no value contains between any two placeholders,
+/// so that distinct values never render the same key.
 pub(crate) struct Template {
-    /// The format string, spanned like the user's literal.
-    pub(crate) format: LitStr,
-    /// One expression a placeholder, in order.
-    pub(crate) args: Vec<TokenStream>,
+    /// The format string, spanned like the user's literal: the literal
+    /// text, and `{}` for each placeholder.
+    format: LitStr,
+    /// Each placeholder's own format (`{}` or `{:spec}`) and expression,
+    /// in order.
+    holes: Vec<(LitStr, TokenStream)>,
 }
 
 /// One `{...}` of the template.
@@ -33,16 +38,24 @@ impl Template {
             ));
         }
         let mut format = String::with_capacity(value.len());
-        let mut args = Vec::new();
+        let mut holes = Vec::new();
         let mut rest = value.as_str();
         let mut offset = 0;
+        // The literal text since the last placeholder, and where it began.
+        let mut gap: Option<(String, String, usize)> = None;
         while let Some(at) = rest.find(['{', '}']) {
             format.push_str(&rest[..at]);
             let brace = &rest[at..=at];
             let after = &rest[at + 1..];
+            if let Some((text, ..)) = &mut gap {
+                text.push_str(&rest[..at]);
+            }
             if after.starts_with(brace) {
                 format.push_str(brace);
                 format.push_str(brace);
+                if let Some((text, ..)) = &mut gap {
+                    text.push_str(brace);
+                }
                 rest = &after[1..];
                 offset += at + 2;
                 continue;
@@ -65,22 +78,61 @@ impl Template {
             };
             let hole = parse_hole(&after[..close], offset + at + 1)
                 .map_err(|why| error_at(lit, offset + at, close + 2, &why))?;
-            args.push(resolve(&hole, lit, bindings)?);
-            format.push('{');
-            if !hole.spec.is_empty() {
-                format.push(':');
-                format.push_str(hole.spec);
+            let placeholder = &rest[at..at + close + 2];
+            if let Some((text, previous, previous_at)) = &gap
+                && !text.bytes().any(|byte| !plain(byte))
+            {
+                return Err(error_at(
+                    lit,
+                    *previous_at,
+                    offset + at + close + 2 - previous_at,
+                    &format!(
+                        "`{previous}` and `{placeholder}` need a separator between them that no \
+                         value contains (anything but letters, digits, `-`, `_`, `.` and `~`), \
+                         e.g. `{previous}:{placeholder}`: else two different argument lists \
+                         could render the same key"
+                    ),
+                ));
             }
-            format.push('}');
+            holes.push((hole_format(&hole, lit), resolve(&hole, lit, bindings)?));
+            format.push_str("{}");
+            gap = Some((String::new(), placeholder.to_owned(), offset + at));
             rest = &after[close + 1..];
             offset += at + close + 2;
         }
         format.push_str(rest);
         Ok(Template {
             format: LitStr::new(&format, lit.span()),
-            args,
+            holes,
         })
     }
+
+    /// `format_args!` of the template, each placeholder's value encoded by
+    /// `<private>::Encoded`.
+    pub(crate) fn render(&self, private: &TokenStream) -> TokenStream {
+        let format = &self.format;
+        let holes = self
+            .holes
+            .iter()
+            .map(|(format, expr)| quote!(#private::Encoded(::core::format_args!(#format, #expr))));
+        quote!(::core::format_args!(#format #(, #holes)*))
+    }
+}
+
+/// Whether a value's byte stays as it is in a rendered key (the runtime's
+/// `Encoded` encodes every other byte).
+fn plain(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~')
+}
+
+/// A placeholder's own format string: `{}`, or `{:spec}`.
+fn hole_format(hole: &Hole<'_>, lit: &LitStr) -> LitStr {
+    let format = if hole.spec.is_empty() {
+        "{}".to_owned()
+    } else {
+        format!("{{:{}}}", hole.spec)
+    };
+    LitStr::new(&format, lit.span())
 }
 
 fn parse_hole(text: &str, start: usize) -> Result<Hole<'_>, String> {

@@ -1,12 +1,13 @@
 //! The handle users configure: which backend, which key prefix, which timeouts.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::backend::{self, Acquire, Ask, Backend, Mode};
+pub(crate) use crate::key::LockKey;
 use crate::lease::Renewal;
 use crate::token::Token;
 use crate::{Busy, Error, LockGuard};
@@ -254,34 +255,14 @@ impl Debouncer {
         }
     }
 
-    /// Renders `<prefix>{<key>}` in one allocation.
+    /// Renders `<prefix>{<key>}` in one allocation; see [`LockKey`].
     pub(crate) fn key(&self, key: fmt::Arguments<'_>) -> Result<LockKey, Error> {
-        if let Some(key) = key.as_str() {
-            return Ok(self.key_str(key));
-        }
-        let mut full = self.key_start(48);
-        let start = full.len();
-        full.write_fmt(key).map_err(|_| {
-            Error::config("a key placeholder's Display implementation returned an error")
-        })?;
-        Ok(LockKey::close(full, start))
+        LockKey::render(self.prefix(), key)
     }
 
-    /// [`key`](Self::key) of a key that is a string already: no formatting.
+    /// [`key`](Self::key) of a key that is a string already.
     pub(crate) fn key_str(&self, key: &str) -> LockKey {
-        let mut full = self.key_start(key.len());
-        let start = full.len();
-        full.push_str(key);
-        LockKey::close(full, start)
-    }
-
-    /// `<prefix>{`, with room for a key of `len` bytes and the `}`.
-    fn key_start(&self, len: usize) -> String {
-        let prefix = self.prefix();
-        let mut full = String::with_capacity(prefix.len() + len + 2);
-        full.push_str(prefix);
-        full.push('{');
-        full
+        LockKey::from_str(self.prefix(), key)
     }
 
     /// Takes `key` under `policy`, waiting if it says so.
@@ -645,26 +626,6 @@ impl<T: serde::de::DeserializeOwned> Acquired<T> {
                 .map(Acquired::Replayed)
                 .map_err(|error| Busy::unavailable(key, error)),
         }
-    }
-}
-
-/// A rendered key: the full Redis key and where the logical key sits in it.
-#[derive(Debug, Clone)]
-pub(crate) struct LockKey {
-    pub(crate) full: String,
-    /// Where the logical key starts; it ends before the closing `}`.
-    start: usize,
-}
-
-impl LockKey {
-    /// The key written after `<prefix>{` from `start` on, closed with `}`.
-    fn close(mut full: String, start: usize) -> Self {
-        full.push('}');
-        LockKey { full, start }
-    }
-
-    pub(crate) fn logical(&self) -> &str {
-        &self.full[self.start..self.full.len() - 1]
     }
 }
 

@@ -54,6 +54,7 @@ mod debouncer;
 mod error;
 mod guard;
 mod install;
+mod key;
 mod lease;
 #[cfg(feature = "serde")]
 mod replay;

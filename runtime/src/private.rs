@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::backend::Finish;
 use crate::debouncer::{Granted, LockKey, Policy};
+pub use crate::key::Encoded;
 use crate::{Busy, Debouncer, Error, LockGuard};
 
 /// What to do when the backend fails.
@@ -58,7 +59,7 @@ pub struct Call {
     state: Result<(Debouncer, LockKey), Busy>,
     policy: Policy,
     on_error: OnError,
-    fingerprint: Option<u64>,
+    fingerprint: Option<Fingerprint>,
 }
 
 #[must_use]
@@ -89,31 +90,42 @@ pub fn call(
     }
 }
 
-/// FNV-1a over the rendered fingerprint template: stable across processes
-/// and versions (std's hashers promise neither), and no allocation.
-fn fingerprint_of(rendered: fmt::Arguments<'_>) -> u64 {
-    struct Fnv(u64);
-    impl fmt::Write for Fnv {
+/// The SHA-256 of a request's rendered `fingerprint` template: a client
+/// cannot craft a second payload with the same fingerprint (and so be
+/// replayed the first response instead of getting 422).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 32]);
+
+/// Hashes the rendered template as it is written, without allocating.
+fn fingerprint_of(rendered: fmt::Arguments<'_>) -> Fingerprint {
+    use sha2::Digest as _;
+    struct Hasher(sha2::Sha256);
+    impl fmt::Write for Hasher {
         fn write_str(&mut self, s: &str) -> fmt::Result {
-            for byte in s.bytes() {
-                self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-            }
+            self.0.update(s.as_bytes());
             Ok(())
         }
     }
-    let mut hash = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut hasher = Hasher(sha2::Sha256::new());
     // A failing Display leaves a partial hash: it still tells requests apart.
-    let _ = fmt::write(&mut hash, rendered);
-    hash.0
+    let _ = fmt::write(&mut hasher, rendered);
+    Fingerprint(hasher.0.finalize().into())
 }
 
 /// A stored result with the fingerprint of the request that made it:
-/// `fp <16 hex digits>\n` before the payload.
-fn frame(fingerprint: Option<u64>, stored: Vec<u8>) -> Vec<u8> {
+/// `fp <64 hex digits>\n` before the payload.
+fn frame(fingerprint: Option<Fingerprint>, stored: Vec<u8>) -> Vec<u8> {
+    use fmt::Write as _;
     match fingerprint {
         None => stored,
-        Some(fingerprint) => {
-            let mut framed = format!("fp {fingerprint:016x}\n").into_bytes();
+        Some(Fingerprint(digest)) => {
+            let mut header = String::with_capacity(3 + 64 + 1);
+            header.push_str("fp ");
+            for byte in digest {
+                let _ = write!(header, "{byte:02x}");
+            }
+            header.push('\n');
+            let mut framed = header.into_bytes();
             framed.extend_from_slice(&stored);
             framed
         }
@@ -122,16 +134,21 @@ fn frame(fingerprint: Option<u64>, stored: Vec<u8>) -> Vec<u8> {
 
 /// The payload of a stored result, and whether its fingerprint (if it has
 /// one) differs from `expected`.
-fn unframe(stored: &[u8], expected: Option<u64>) -> (&[u8], bool) {
+fn unframe(stored: &[u8], expected: Option<Fingerprint>) -> (&[u8], bool) {
     let Some(rest) = stored.strip_prefix(b"fp ") else {
         return (stored, false);
     };
-    let (hex, payload) = rest.split_at(rest.len().min(16));
+    let (hex, payload) = rest.split_at(rest.len().min(64));
     let payload = payload.strip_prefix(b"\n").unwrap_or(payload);
-    let found = std::str::from_utf8(hex)
-        .ok()
-        .and_then(|hex| u64::from_str_radix(hex, 16).ok());
-    let differs = expected.is_some_and(|expected| found != Some(expected));
+    let found = (hex.len() == 64).then(|| {
+        let mut digest = [0_u8; 32];
+        for (byte, pair) in digest.iter_mut().zip(hex.chunks(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Fingerprint(digest))
+    });
+    let differs = expected.is_some_and(|expected| found.flatten() != Some(expected));
     (payload, differs)
 }
 
@@ -155,7 +172,7 @@ pub enum Start<R> {
 impl Call {
     /// The request's fingerprint, stored with its result.
     #[must_use]
-    pub fn fingerprint(&self) -> Option<u64> {
+    pub fn fingerprint(&self) -> Option<Fingerprint> {
         self.fingerprint
     }
 
@@ -204,7 +221,7 @@ fn decide<R>(
     granted: Result<Granted, Busy>,
     decode: impl FnOnce(&[u8]) -> Result<R, Error>,
     on_error: OnError,
-    fingerprint: Option<u64>,
+    fingerprint: Option<Fingerprint>,
 ) -> Result<Start<R>, Busy> {
     let busy = match granted {
         Ok(Granted::Lock(guard)) => return Ok(Start::Run(Some(guard))),
@@ -236,7 +253,7 @@ pub fn finish(
     succeeded: bool,
     cooldown_ms: u64,
     replay_ms: u64,
-    fingerprint: Option<u64>,
+    fingerprint: Option<Fingerprint>,
     stored: Option<Vec<u8>>,
 ) {
     let Some(guard) = guard else {

@@ -22,7 +22,7 @@ async fn install_decides_the_default() {
         matches!(busy.error(), Some(Error::NotInstalled)),
         "{busy:?}"
     );
-    assert_eq!(busy.key(), "signup:a@example.com");
+    assert_eq!(busy.key(), "signup:a%40example.com");
     assert!(busy.to_string().contains("install"), "{busy}");
     let busy = signup_sync("a@example.com").unwrap_err();
     assert!(
@@ -34,7 +34,7 @@ async fn install_decides_the_default() {
     redis_debounce::install(debouncer.clone());
     assert_eq!(signup("a@example.com").await.unwrap(), 13);
     let _held = debouncer
-        .try_lock("signup:a@example.com", std::time::Duration::from_secs(30))
+        .try_lock("signup:a%40example.com", std::time::Duration::from_secs(30))
         .await
         .unwrap();
     assert!(
@@ -48,7 +48,7 @@ async fn install_decides_the_default() {
     redis_debounce::install(replacement.clone());
     assert_eq!(signup("b@example.com").await.unwrap(), 13);
     let _taken = replacement
-        .try_lock("signup:b@example.com", std::time::Duration::from_secs(30))
+        .try_lock("signup:b%40example.com", std::time::Duration::from_secs(30))
         .await
         .unwrap();
     assert!(

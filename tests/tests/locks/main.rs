@@ -6,6 +6,7 @@
 mod expired_holder;
 mod flush;
 mod key_layout;
+mod keys;
 mod lost_scripts;
 mod memory_backend;
 mod mutual_exclusion;

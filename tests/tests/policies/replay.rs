@@ -279,3 +279,33 @@ async fn two_processes_one_execution() {
     let exists: bool = redis.exists("debounce:{charge:8}").unwrap();
     assert!(!exists, "the lock itself was released");
 }
+
+/// The fingerprint stored with a result is the SHA-256 of the rendered
+/// `fingerprint` template (a client cannot craft a second payload with
+/// the same fingerprint, as it could with a 64-bit hash).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fingerprint_is_a_sha256() {
+    use sha2::Digest as _;
+    let backend = Backend::redis();
+    let server = backend.server.as_ref().unwrap();
+    let runs = AtomicUsize::new(0);
+    transfer(&backend.debouncer, 9, "alice", 100, &runs)
+        .await
+        .unwrap();
+    backend.debouncer.flush().await.unwrap();
+    let stored: Vec<u8> = server
+        .connection()
+        .get("debounce:{transfer:9}:result")
+        .unwrap();
+    let digest = sha2::Sha256::digest(b"alice:100");
+    let mut header = String::from("fp ");
+    for byte in digest {
+        std::fmt::Write::write_fmt(&mut header, format_args!("{byte:02x}")).unwrap();
+    }
+    header.push('\n');
+    assert!(
+        stored.starts_with(header.as_bytes()),
+        "{:?}",
+        String::from_utf8_lossy(&stored)
+    );
+}

@@ -197,7 +197,7 @@ struct Point {
 }
 
 /// Keys from bindings inside destructured parameters, as with extractors.
-#[debounce(key = "{id}:{a}-{b}:{x}/{why}:{first}", ttl = 30, using = debouncer)]
+#[debounce(key = "{id}:{a}+{b}:{x}/{why}:{first}", ttl = 30, using = debouncer)]
 async fn destructured(
     debouncer: &Debouncer,
     Path(id): Path<u64>,
@@ -226,11 +226,11 @@ async fn destructured_parameters() {
         )
     };
     assert_eq!(run().await.unwrap(), 24);
-    let _held = hold(&debouncer, "9:1-2:3/4:5");
+    let _held = hold(&debouncer, "9:1+2:3/4:5");
     assert!(run().await.unwrap_err().is_held());
 }
 
-#[debounce(key = "{{literal}}:{n:>4}", ttl = 30, using = debouncer)]
+#[debounce(key = "{{literal}}:{n:0>4}:{n:>3}", ttl = 30, using = debouncer)]
 fn escaped(debouncer: &Debouncer, n: u8) -> Result<u8, Busy> {
     Ok(n)
 }
@@ -239,8 +239,13 @@ fn escaped(debouncer: &Debouncer, n: u8) -> Result<u8, Busy> {
 fn braces_escape_and_format_specs() {
     let debouncer = Debouncer::memory();
     assert_eq!(escaped(&debouncer, 5).unwrap(), 5);
-    let _held = hold(&debouncer, "{literal}:   5");
-    assert_eq!(escaped(&debouncer, 5).unwrap_err().key(), "{literal}:   5");
+    // The spec applies to the value, and the value is then encoded (its
+    // padding spaces too).
+    let _held = hold(&debouncer, "{literal}:0005:%20%205");
+    assert_eq!(
+        escaped(&debouncer, 5).unwrap_err().key(),
+        "{literal}:0005:%20%205"
+    );
 }
 
 #[async_trait::async_trait]
