@@ -115,13 +115,15 @@ async fn many_expired_keys_do_not_block_new_ones() {
     }
 }
 
-/// A guard's `Debug` names its key: what a log line needs.
+/// A guard names its key (without the prefix), and so does its `Debug`:
+/// what a log line needs.
 #[test]
 fn a_guard_shows_its_key_in_debug() {
     let debouncer = Debouncer::memory();
     let guard = debouncer
         .try_lock_blocking("invoice:9", Duration::from_secs(30))
         .unwrap();
+    assert_eq!(guard.key(), "invoice:9", "the key without the prefix");
     let shown = format!("{guard:?}");
     assert!(shown.starts_with("LockGuard"), "{shown}");
     assert!(shown.contains("debounce:{invoice:9}"), "{shown}");
