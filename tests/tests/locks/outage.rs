@@ -109,6 +109,10 @@ async fn outage_then_recovery() {
     let mut server = RedisServer::start();
     let debouncer = impatient(&server.url());
     assert_eq!(pay(&debouncer, 1).await.unwrap(), 1);
+    // The async release and the sync acquire below travel on different
+    // connections: until the connection layer orders them (the reliability
+    // issue), a flush is what puts the release first.
+    debouncer.flush().await.unwrap();
     let sync_debouncer = debouncer.clone();
     assert_eq!(
         tokio::task::spawn_blocking(move || pay_sync(&sync_debouncer, 1))
@@ -276,15 +280,7 @@ async fn the_default_response_timeout_is_one_second() {
 /// before the (here much longer) response timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connect_timeout_bounds_connecting() {
-    let socket = temp_dir("mute").join("redis.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
-    // Accepts, keeps, and never answers.
-    let mute = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().take(4) {
-            held.push(stream);
-        }
-    });
+    let (socket, mute) = mute_server();
     let debouncer = Debouncer::builder()
         .connect_timeout(TIMEOUT)
         .response_timeout(Duration::from_secs(120))
@@ -297,5 +293,31 @@ async fn the_connect_timeout_bounds_connecting() {
         took < Duration::from_secs(60),
         "not bounded by connecting: {took:?}"
     );
+    drop(mute);
+}
+
+/// A Unix socket that accepts connections, keeps them, and never answers.
+fn mute_server() -> (std::path::PathBuf, std::thread::JoinHandle<()>) {
+    let socket = temp_dir("mute").join("redis.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let mute = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(4) {
+            held.push(stream);
+        }
+    });
+    (socket, mute)
+}
+
+/// Without a builder, connecting gives up after the default 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_connect_timeout_is_one_second() {
+    let (socket, mute) = mute_server();
+    let debouncer = Debouncer::open(&unix_url(&socket)).unwrap();
+    let started = Instant::now();
+    assert_unavailable(pay(&debouncer, 1).await);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(1), "gave up early: {took:?}");
+    assert!(took < FAILS_WITHIN, "not bounded: {took:?}");
     drop(mute);
 }
