@@ -33,7 +33,7 @@ enum Listen {
 pub struct RedisServer {
     child: Option<Child>,
     listen: Listen,
-    dir: PathBuf,
+    dir: TempDir,
     /// Extra `redis-server` arguments, kept for [`restart`](Self::restart).
     args: Vec<String>,
 }
@@ -49,22 +49,48 @@ fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
-/// A fresh, empty directory of this test process's own.
+/// A fresh, empty directory of this test's own, removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh, empty directory of this test's own (created, never reused:
+/// another process's live directory is never touched), removed on drop.
 ///
 /// # Panics
 ///
-/// When the directory cannot be made.
+/// When no directory can be made.
 #[must_use]
-pub fn temp_dir(what: &str) -> PathBuf {
+pub fn temp_dir(what: &str) -> TempDir {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "rdb-{what}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a temp dir");
-    dir
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    loop {
+        let dir = std::env::temp_dir().join(format!(
+            "rdb-{what}-{}-{}-{nanos:x}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return TempDir(dir),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => panic!("cannot make {}: {error}", dir.display()),
+        }
+    }
 }
 
 /// `redis+unix://<path>`.
@@ -151,6 +177,9 @@ impl RedisServer {
 
     fn spawn(&mut self) -> Result<(), String> {
         let log = self.dir.join("redis.log");
+        // What redis-server says before its log is open (a bad argument).
+        let stderr = std::fs::File::create(self.dir.join("stderr.log"))
+            .map_or_else(|_| Stdio::null(), Stdio::from);
         let mut command = Command::new(binary());
         match &self.listen {
             Listen::Unix(path) => {
@@ -167,13 +196,13 @@ impl RedisServer {
         let child = command
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
-            .arg(&self.dir)
+            .arg(&*self.dir)
             .arg("--logfile")
             .arg(&log)
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
@@ -210,9 +239,11 @@ impl RedisServer {
                 .is_some();
             if exited || started.elapsed() > READY_WITHIN {
                 self.stop();
-                return Err(
-                    std::fs::read_to_string(&log).unwrap_or_else(|e| format!("(no log: {e})"))
-                );
+                let read = |name: &str| {
+                    std::fs::read_to_string(self.dir.join(name))
+                        .unwrap_or_else(|e| format!("(no {name}: {e})"))
+                };
+                return Err(format!("{}\n{}", read("stderr.log"), read("redis.log")));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -368,8 +399,8 @@ fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // Then its directory goes, with the `TempDir`.
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

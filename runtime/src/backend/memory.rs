@@ -217,3 +217,75 @@ impl Drop for Waiter<'_> {
         self.0.state().waiters -= 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Acquire, Ask, Finish, MemoryBackend};
+    use crate::token::Token;
+
+    fn ask(token: Token, ttl_ms: u64) -> Ask {
+        Ask {
+            token,
+            ttl_ms,
+            fence: false,
+            replay: false,
+            wait_ms: 0,
+        }
+    }
+
+    /// Renewal extends only its own lock: once another owner holds the key,
+    /// the old owner's extend fails and leaves the new lease as it was.
+    #[tokio::test(start_paused = true)]
+    async fn extend_leaves_another_owners_lock_alone() {
+        let backend = MemoryBackend::default();
+        let (old, new) = (Token::random(), Token::random());
+        assert!(matches!(
+            backend.acquire("k", ask(old, 1_000)),
+            Acquire::Taken { .. }
+        ));
+        assert!(backend.extend("k", old, 1_000), "its own lock");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(matches!(
+            backend.acquire("k", ask(new, 5_000)),
+            Acquire::Taken { .. }
+        ));
+        assert!(!backend.extend("k", old, 60_000), "extended another's lock");
+        let Acquire::Held { retry_after, .. } = backend.acquire("k", ask(old, 1_000)) else {
+            panic!("the new owner holds it");
+        };
+        assert_eq!(
+            retry_after,
+            Some(Duration::from_secs(5)),
+            "its lease as it was"
+        );
+    }
+
+    /// A blocking waiter is woken by a release on another thread, long
+    /// before its own timeout.
+    #[test]
+    fn a_release_wakes_a_blocking_waiter() {
+        let backend = MemoryBackend::default();
+        let holder = Token::random();
+        assert!(matches!(
+            backend.acquire("k", ask(holder, 60_000)),
+            Acquire::Taken { .. }
+        ));
+        let mark = backend.mark();
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                let started = std::time::Instant::now();
+                backend.wait_blocking(mark, Duration::from_secs(120));
+                started.elapsed()
+            });
+            // Released once the waiter is counted (it waits from then on).
+            while backend.state().waiters == 0 {
+                std::thread::yield_now();
+            }
+            assert!(backend.finish("k", holder, Finish::RELEASE));
+            let took = waiter.join().expect("the waiter");
+            assert!(took < Duration::from_secs(60), "not woken: {took:?}");
+        });
+    }
+}

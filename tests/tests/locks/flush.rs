@@ -60,7 +60,12 @@ fn unpause_later(server: &RedisServer) -> (Arc<AtomicBool>, std::thread::JoinHan
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_returns_once_redis_ran_the_releases() {
     let server = RedisServer::start();
-    let debouncer = Debouncer::open(&server.url()).expect("url");
+    // A response timeout far longer than the pause: flush waits for the
+    // answer rather than giving up.
+    let debouncer = Debouncer::builder()
+        .response_timeout(LONG)
+        .open(&server.url())
+        .expect("url");
     for id in 0..500 {
         export(&debouncer, id, None).await.expect("free");
     }

@@ -128,3 +128,50 @@ fn a_guard_shows_its_key_in_debug() {
     assert!(shown.starts_with("LockGuard"), "{shown}");
     assert!(shown.contains("debounce:{invoice:9}"), "{shown}");
 }
+
+/// The sweep of expired entries (every 1024 new keys) keeps what is still
+/// alive: a held lock and a stored result survive thousands of new keys.
+#[tokio::test(start_paused = true)]
+async fn the_sweep_keeps_live_locks_and_results() {
+    let debouncer = Debouncer::memory();
+    let lease = Duration::from_secs(60);
+    let held = debouncer.try_lock("held", lease).await.unwrap();
+    let redis_debounce::Acquired::Locked(stored) = debouncer
+        .lock("stored", lease)
+        .acquire_or_replay::<u32>()
+        .await
+        .unwrap()
+    else {
+        panic!("nothing stored yet");
+    };
+    assert!(
+        stored
+            .complete(&7_u32, Duration::from_secs(3600))
+            .await
+            .unwrap()
+    );
+    for n in 0..5_000 {
+        drop(
+            debouncer
+                .try_lock(&format!("new:{n}"), lease)
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(
+        debouncer
+            .try_lock("held", lease)
+            .await
+            .unwrap_err()
+            .is_held()
+    );
+    assert!(matches!(
+        debouncer
+            .lock("stored", lease)
+            .acquire_or_replay::<u32>()
+            .await
+            .unwrap(),
+        redis_debounce::Acquired::Replayed(7)
+    ));
+    drop(held);
+}

@@ -185,8 +185,8 @@ async fn outage_then_recovery() {
 async fn unreachable_server_from_the_start() {
     // A socket path in a fresh directory of this test's: nothing listens
     // there, and nothing else can start listening there.
-    let nowhere = temp_dir("nowhere").join("redis.sock");
-    let debouncer = impatient(&unix_url(&nowhere));
+    let dir = temp_dir("nowhere");
+    let debouncer = impatient(&unix_url(&dir.join("redis.sock")));
     let started = Instant::now();
     assert_unavailable(pay(&debouncer, 1).await);
     assert!(
@@ -280,7 +280,7 @@ async fn the_default_response_timeout_is_one_second() {
 /// before the (here much longer) response timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connect_timeout_bounds_connecting() {
-    let (socket, mute) = mute_server();
+    let (_dir, socket, mute) = mute_server();
     let debouncer = Debouncer::builder()
         .connect_timeout(TIMEOUT)
         .response_timeout(Duration::from_secs(120))
@@ -296,9 +296,15 @@ async fn the_connect_timeout_bounds_connecting() {
     drop(mute);
 }
 
-/// A Unix socket that accepts connections, keeps them, and never answers.
-fn mute_server() -> (std::path::PathBuf, std::thread::JoinHandle<()>) {
-    let socket = temp_dir("mute").join("redis.sock");
+/// A Unix socket that accepts connections, keeps them, and never answers;
+/// its directory goes when the returned guard is dropped.
+fn mute_server() -> (
+    redis_debounce_tests::TempDir,
+    std::path::PathBuf,
+    std::thread::JoinHandle<()>,
+) {
+    let dir = temp_dir("mute");
+    let socket = dir.join("redis.sock");
     let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     let mute = std::thread::spawn(move || {
         let mut held = Vec::new();
@@ -306,13 +312,13 @@ fn mute_server() -> (std::path::PathBuf, std::thread::JoinHandle<()>) {
             held.push(stream);
         }
     });
-    (socket, mute)
+    (dir, socket, mute)
 }
 
 /// Without a builder, connecting gives up after the default 1 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_connect_timeout_is_one_second() {
-    let (socket, mute) = mute_server();
+    let (_dir, socket, mute) = mute_server();
     let debouncer = Debouncer::open(&unix_url(&socket)).unwrap();
     let started = Instant::now();
     assert_unavailable(pay(&debouncer, 1).await);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use redis::Commands as _;
 use redis_debounce::{Busy, Debouncer, Error, debounce};
-use redis_debounce_tests::{Backend, RedisServer, poll_once};
+use redis_debounce_tests::{RedisServer, poll_once};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -110,24 +110,22 @@ async fn dropping_a_guard_never_blocks() {
     assert!(server.keys().is_empty(), "{:?}", server.keys());
 }
 
-/// `release()` cancelled after its request went out (or before): the key
-/// is freed all the same.
-async fn a_cancelled_release_still_releases(backend: Backend) {
-    let debouncer = &backend.debouncer;
-    let guard = debouncer.try_lock("cancel:1", LONG).await.unwrap();
-    if let Some(server) = &backend.server {
-        pause_writes(server);
-    }
+/// `release()` cancelled before its request could go out: the key is freed
+/// all the same (the guard's drop sends the release). Redis is frozen and
+/// the `Debouncer` has no async connection yet, so the first poll of
+/// `release()` cannot have sent anything: only the drop can free the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_release_still_releases() {
+    let server = RedisServer::start();
+    let debouncer = patient(&server);
+    let guard = debouncer.try_lock_blocking("cancel:1", LONG).unwrap();
+    server.pause();
     let mut release = Box::pin(guard.release());
-    // Redis holds the release back: it cannot be answered yet.
     let first = poll_once(&mut release).await;
-    if backend.server.is_some() {
-        assert!(first.is_pending(), "answered under the pause: {first:?}");
-    }
+    assert!(first.is_pending(), "answered by a frozen server: {first:?}");
     drop(release);
-    if let Some(server) = &backend.server {
-        unpause(server);
-    }
+    server.resume();
+    debouncer.flush_blocking().unwrap();
     debouncer.flush().await.unwrap();
     drop(
         debouncer
@@ -137,8 +135,42 @@ async fn a_cancelled_release_still_releases(backend: Backend) {
     );
 }
 
-redis_debounce_tests::on_both_backends! {
-    #[paused] a_cancelled_release_still_releases => super::a_cancelled_release_still_releases;
+/// In memory a release is done at its first poll: cancelling it after
+/// that changes nothing.
+#[tokio::test(start_paused = true)]
+async fn a_release_in_memory_is_done_at_once() {
+    let debouncer = Debouncer::memory();
+    let guard = debouncer.try_lock("cancel:2", LONG).await.unwrap();
+    let mut release = Box::pin(guard.release());
+    assert!(matches!(
+        poll_once(&mut release).await,
+        std::task::Poll::Ready(Ok(true))
+    ));
+    drop(release);
+    drop(
+        debouncer
+            .try_lock("cancel:2", LONG)
+            .await
+            .expect("released"),
+    );
+}
+
+/// A task whose cooperative budget is spent drops a guard and at once asks
+/// for the key again: its release is queued first all the same (it is
+/// sent unconstrained), so the task never meets its own lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_is_queued_even_with_the_budget_spent() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    for round in 0..50 {
+        let guard = debouncer.try_lock("budget", LONG).await.unwrap();
+        while tokio::task::coop::has_budget_remaining() {
+            tokio::task::coop::consume_budget().await;
+        }
+        drop(guard);
+        let again = debouncer.try_lock("budget", LONG).await;
+        assert!(again.is_ok(), "round {round}: met its own lock: {again:?}");
+    }
 }
 
 /// Impatient, so that failures come quickly.

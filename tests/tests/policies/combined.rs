@@ -103,6 +103,10 @@ async fn max_hold_among_every_policy(backend: Backend) {
         lasted >= 3_999,
         "renewed for max_hold, not a moment less: {lasted} ms"
     );
+    if backend.server.is_none() {
+        // The paused clock shows renewal stops at max_hold, not later.
+        assert!(lasted <= 4_001, "renewed past max_hold: {lasted} ms");
+    }
 }
 
 #[allow(clippy::unused_async, reason = "a scenario of on_both_backends!")]

@@ -193,7 +193,27 @@ async fn guard_cool_down(backend: Backend) {
     );
 }
 
+/// A waiter that gives up inside a cooldown is told it is cooling down, not
+/// that someone holds the key.
+async fn a_waiter_in_a_cooldown_is_told_so(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let guard = debouncer
+        .try_lock("export:3", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(guard.cool_down(Duration::from_secs(3600)).await.unwrap());
+    let busy = debouncer
+        .lock("export:3", Duration::from_secs(30))
+        .wait(Duration::from_millis(300))
+        .acquire()
+        .await
+        .unwrap_err();
+    assert!(busy.is_cooling_down() && !busy.is_held(), "{busy:?}");
+    assert!(busy.retry_after().expect("the time left") > Duration::from_secs(3000));
+}
+
 on_both_backends! {
+    #[paused] a_waiter_in_a_cooldown_is_told_so => super::a_waiter_in_a_cooldown_is_told_so;
     #[paused] async_fn_cools_down_after_success => super::async_cooldown;
     sync_fn_cools_down_after_success => super::sync_cooldown;
     #[paused] guard_cool_down_keeps_the_key_for_the_window => super::guard_cool_down;

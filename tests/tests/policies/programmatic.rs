@@ -231,7 +231,12 @@ async fn max_hold_stops_a_guards_renewal(backend: Backend) {
         .await
         .expect("renewal stops at max_hold");
     let lasted = asked.elapsed();
-    assert!(lasted >= MAX_HOLD, "lost before max_hold: {lasted:?}");
+    // Leases are whole milliseconds, cut down: the last may end up to a
+    // millisecond before max_hold.
+    assert!(
+        lasted + Duration::from_millis(1) >= MAX_HOLD,
+        "lost before max_hold: {lasted:?}"
+    );
     if backend.server.is_none() {
         assert_eq!(
             lasted, MAX_HOLD,

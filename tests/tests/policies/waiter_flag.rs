@@ -125,3 +125,43 @@ async fn the_waiters_marker_lasts_as_long_as_the_wait() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A waiter sleeps on the key's own wake-up list: an item pushed there from
+/// outside, while the holder still holds, is taken by the waiter (a waiter
+/// that slept on anything else, or on a timer, would leave it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_listens_on_the_keys_wake_up_list() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).expect("url");
+    let mut raw = server.connection();
+    let holder = debouncer.try_lock("mailer", LONG).await.expect("free");
+    let waiter = tokio::spawn({
+        let debouncer = debouncer.clone();
+        async move { debouncer.lock("mailer", LONG).wait(LONG).acquire().await }
+    });
+    let url = server.url();
+    tokio::task::spawn_blocking(move || redis_debounce_tests::await_blocked_in(&url, "blpop"))
+        .await
+        .expect("the waiter sleeps in BLPOP");
+    redis::cmd("RPUSH")
+        .arg(SIGNAL)
+        .arg("from outside")
+        .exec(&mut raw)
+        .expect("RPUSH");
+    let started = Instant::now();
+    while signals(&mut raw) != 0 {
+        assert!(
+            started.elapsed() < SHOWS_WITHIN,
+            "the waiter does not listen on {SIGNAL}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Woken, it found the key still held and went back to waiting.
+    assert!(!waiter.is_finished(), "the holder still holds");
+    assert!(holder.release().await.expect("released"));
+    let next = waiter
+        .await
+        .expect("task")
+        .expect("the key after the release");
+    assert!(next.release().await.expect("released"));
+}
