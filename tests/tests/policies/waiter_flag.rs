@@ -165,3 +165,39 @@ async fn a_waiter_listens_on_the_keys_wake_up_list() {
         .expect("the key after the release");
     assert!(next.release().await.expect("released"));
 }
+
+/// A finish that stores a result or starts a cooldown wakes a waiter too:
+/// with the waiters' marker set, each pushes one wake-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finish_with_a_result_or_a_cooldown_wakes_a_waiter() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).expect("url");
+    let mut raw = server.connection();
+    for finish in ["cooldown", "result"] {
+        let _: () = redis::cmd("DEL").arg(SIGNAL).query(&mut raw).expect("DEL");
+        let holder = debouncer.try_lock("mailer", LONG).await.expect("free");
+        // Someone waits (the marker a waiter sets), nobody takes the wake-up.
+        redis::cmd("SET")
+            .arg(WAITING)
+            .arg("1")
+            .arg("PX")
+            .arg(60_000)
+            .exec(&mut raw)
+            .expect("SET");
+        let finished = match finish {
+            "cooldown" => holder.cool_down(Duration::from_millis(1)).await,
+            _ => holder.complete(&1_u32, Duration::from_secs(60)).await,
+        };
+        assert!(finished.expect("finished"), "{finish}: it was ours");
+        assert_eq!(
+            signals(&mut raw),
+            1,
+            "{finish}: the finish pushed a wake-up"
+        );
+        let _: () = redis::cmd("DEL")
+            .arg(LOCK)
+            .arg("debounce:{mailer}:result")
+            .query(&mut raw)
+            .expect("DEL");
+    }
+}
