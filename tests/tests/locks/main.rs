@@ -3,6 +3,7 @@
 //! layout, lost scripts, wrong-type keys, sync calls inside a runtime.
 //! One test binary for the concern (linking is most of a test run's time).
 
+mod acl;
 mod expired_holder;
 mod flush;
 mod key_layout;
@@ -15,4 +16,5 @@ mod release_on_exit;
 mod release_order;
 mod release_paths;
 mod sync_in_runtime;
+mod unexpected;
 mod wrong_type;
