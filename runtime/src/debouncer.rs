@@ -636,6 +636,9 @@ pub struct Builder {
     prefix: String,
     connect_timeout: Duration,
     response_timeout: Duration,
+    /// Certificates for `rediss://` beyond the public roots.
+    #[cfg(feature = "tls")]
+    tls: crate::backend::redis::Tls,
 }
 
 impl Default for Builder {
@@ -644,6 +647,8 @@ impl Default for Builder {
             prefix: DEFAULT_PREFIX.into(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls: crate::backend::redis::Tls::default(),
         }
     }
 }
@@ -668,6 +673,42 @@ impl Builder {
         self
     }
 
+    /// Trusts the certificate authority `ca_pem` (PEM) for `rediss://`
+    /// instead of the public roots: a server whose certificate it did not
+    /// sign is refused.
+    ///
+    /// ```
+    /// # let ca_pem = Vec::new();
+    /// let builder = redis_debounce::Debouncer::builder().tls_ca(ca_pem);
+    /// # let _ = builder;
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_ca(mut self, ca_pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca = Some(ca_pem.into().into());
+        self
+    }
+
+    /// Presents this client certificate and key (PEM) to a `rediss://`
+    /// server that asks for one (mutual TLS, `tls-auth-clients yes`). The
+    /// key never shows in `Debug`.
+    ///
+    /// ```
+    /// # let (cert_pem, key_pem) = (Vec::new(), Vec::new());
+    /// let builder = redis_debounce::Debouncer::builder().tls_client_identity(cert_pem, key_pem);
+    /// # let _ = builder;
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_client_identity(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.identity = Some((cert_pem.into().into(), key_pem.into().into()));
+        self
+    }
+
     fn checked_prefix(&self) -> Result<Box<str>, Error> {
         if self.prefix.contains(['{', '}']) {
             return Err(Error::config(format!(
@@ -689,8 +730,13 @@ impl Builder {
         if self.connect_timeout.is_zero() || self.response_timeout.is_zero() {
             return Err(Error::config("timeouts must be longer than zero"));
         }
-        let redis =
-            backend::redis::RedisBackend::open(url, self.connect_timeout, self.response_timeout)?;
+        let redis = backend::redis::RedisBackend::open(
+            url,
+            self.connect_timeout,
+            self.response_timeout,
+            #[cfg(feature = "tls")]
+            &self.tls,
+        )?;
         Ok(Debouncer::new(prefix, Backend::Redis(redis)))
     }
 

@@ -42,7 +42,13 @@ fn binary() -> String {
     std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
 }
 
-fn free_port() -> u16 {
+/// A loopback TCP port that was free a moment ago.
+///
+/// # Panics
+///
+/// When the system has none.
+#[must_use]
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())

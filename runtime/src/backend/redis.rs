@@ -275,6 +275,7 @@ impl RedisBackend {
         url: &str,
         connect_timeout: Duration,
         response_timeout: Duration,
+        #[cfg(feature = "tls")] tls: &Tls,
     ) -> Result<Self, Error> {
         let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
         match scheme {
@@ -293,11 +294,25 @@ impl RedisBackend {
             }
             _ => {
                 return Err(Error::config(format!(
-                    "`{url}` is not a Redis URL: expected redis://, rediss:// or redis+unix://"
+                    "`{}` is not a Redis URL: expected redis://, rediss:// or redis+unix://",
+                    redacted(url)
                 )));
             }
         }
-        let client = Client::open(url).map_err(|e| Error::config(format!("`{url}`: {e}")))?;
+        #[cfg(feature = "tls")]
+        let client = if tls.is_set() {
+            if scheme != "rediss" {
+                return Err(Error::config(
+                    "TLS certificates were given for a URL that is not `rediss://`",
+                ));
+            }
+            Client::build_with_tls(url, tls.certificates())
+        } else {
+            Client::open(url)
+        };
+        #[cfg(not(feature = "tls"))]
+        let client = Client::open(url);
+        let client = client.map_err(|e| Error::config(format!("`{}`: {e}", redacted(url))))?;
         Ok(RedisBackend {
             id: NEXT_BACKEND.fetch_add(1, Ordering::Relaxed),
             client,
@@ -747,6 +762,90 @@ impl RedisBackend {
     }
 }
 
+/// `url` with its password (`user:password@`, `?pass=`) written as `***`,
+/// for messages: no error or log line carries a secret.
+fn redacted(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let authority_start = scheme_end + 3;
+        let authority_end = out[authority_start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |end| authority_start + end);
+        if let Some(at) = out[authority_start..authority_end].rfind('@') {
+            let userinfo = authority_start..authority_start + at;
+            if let Some(colon) = out[userinfo.clone()].find(':') {
+                out.replace_range(userinfo.start + colon + 1..userinfo.end, "***");
+            }
+        }
+    }
+    if let Some(query) = out.find('?') {
+        let mut redacted = out[..=query].to_owned();
+        let pairs: Vec<String> = out[query + 1..]
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _))
+                    if name.eq_ignore_ascii_case("pass")
+                        || name.eq_ignore_ascii_case("password") =>
+                {
+                    format!("{name}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        redacted.push_str(&pairs.join("&"));
+        out = redacted;
+    }
+    out
+}
+
+/// Certificates for `rediss://` beyond the public roots: a CA to trust, a
+/// client identity for mutual TLS.
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tls {
+    pub(crate) ca: Option<Pem>,
+    pub(crate) identity: Option<(Pem, Pem)>,
+}
+
+#[cfg(feature = "tls")]
+impl Tls {
+    fn is_set(&self) -> bool {
+        self.ca.is_some() || self.identity.is_some()
+    }
+
+    fn certificates(&self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self
+                .identity
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.0.clone(),
+                    client_key: key.0.clone(),
+                }),
+            root_cert: self.ca.as_ref().map(|ca| ca.0.clone()),
+        }
+    }
+}
+
+/// PEM bytes, shown in `Debug` by their size only (a key is a secret).
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+pub(crate) struct Pem(Vec<u8>);
+
+#[cfg(feature = "tls")]
+impl From<Vec<u8>> for Pem {
+    fn from(bytes: Vec<u8>) -> Self {
+        Pem(bytes)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<PEM, {} bytes>", self.0.len())
+    }
+}
+
 fn warn_release_failed(key: &str, error: &dyn std::fmt::Display) {
     tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
 }
@@ -816,12 +915,41 @@ mod tests {
             "rediss://127.0.0.1/",
             std::time::Duration::from_secs(1),
             std::time::Duration::from_secs(1),
+            #[cfg(feature = "tls")]
+            &super::Tls::default(),
         );
         if cfg!(feature = "tls") {
             assert!(opened.is_ok(), "{opened:?}");
         } else {
             let error = opened.expect_err("no tls feature");
             assert!(error.to_string().contains("`tls` feature"), "{error}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_messages() {
+        use super::redacted;
+        assert_eq!(
+            redacted("redis://user:hunter2@h:1/0"),
+            "redis://user:***@h:1/0"
+        );
+        assert_eq!(redacted("redis://:p%40ss@h/"), "redis://:***@h/");
+        assert_eq!(redacted("redis://h/0?x=1"), "redis://h/0?x=1");
+        assert_eq!(
+            redacted("redis+unix:///s.sock?user=u&pass=hunter2&db=1"),
+            "redis+unix:///s.sock?user=u&pass=***&db=1"
+        );
+        for url in ["http://user:hunter2@h/", "redis://user:hunter2@[::1"] {
+            let error = super::RedisBackend::open(
+                url,
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(1),
+                #[cfg(feature = "tls")]
+                &super::Tls::default(),
+            )
+            .expect_err("not a valid Redis URL");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+            assert!(!format!("{error:?}").contains("hunter2"), "{error:?}");
         }
     }
 

@@ -16,5 +16,6 @@ mod release_on_exit;
 mod release_order;
 mod release_paths;
 mod sync_in_runtime;
+mod tls;
 mod unexpected;
 mod wrong_type;
