@@ -424,7 +424,8 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>) -> TokenStream {
         let errors = args.replay_errors.is_some();
         let stored = Ident::new("__debounce_stored", Span::mixed_site());
         return quote! {
-            let (#ret, #stored) = #store(#ret, #errors).await;
+            let (#ret, #stored) =
+                #store(#ret, #errors, #private::stored_limit(#guard.as_ref())).await;
             let #succeeded = #ret.status().is_success();
             #private::finish(#guard, #succeeded, #cooldown_ms, #replay_ms, #fingerprint, #stored);
         };

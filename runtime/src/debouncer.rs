@@ -15,6 +15,8 @@ use crate::{Busy, Error, LockGuard};
 const DEFAULT_PREFIX: &str = "debounce:";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The largest result stored for `replay` unless configured: 1 MiB.
+const DEFAULT_MAX_STORED: usize = 1 << 20;
 
 /// A lock service: a Redis server or the in-process backend, with a key
 /// prefix and timeouts.
@@ -53,6 +55,8 @@ pub struct Debouncer {
 struct Inner {
     prefix: Box<str>,
     backend: Backend,
+    /// The largest result stored for `replay`, in bytes.
+    max_stored: usize,
 }
 
 impl fmt::Debug for Debouncer {
@@ -105,6 +109,7 @@ impl Debouncer {
         Self::new(
             DEFAULT_PREFIX.into(),
             Backend::Memory(backend::memory::MemoryBackend::default()),
+            DEFAULT_MAX_STORED,
         )
     }
 
@@ -124,10 +129,21 @@ impl Debouncer {
         Builder::default()
     }
 
-    fn new(prefix: Box<str>, backend: Backend) -> Self {
+    fn new(prefix: Box<str>, backend: Backend, max_stored: usize) -> Self {
         Debouncer {
-            inner: Arc::new(Inner { prefix, backend }),
+            inner: Arc::new(Inner {
+                prefix,
+                backend,
+                max_stored,
+            }),
         }
+    }
+
+    /// The largest result stored for `replay`, in bytes (see
+    /// [`Builder::max_stored_result`]).
+    #[must_use]
+    pub fn max_stored_result(&self) -> usize {
+        self.inner.max_stored
     }
 
     /// The prefix put before every key in Redis.
@@ -636,6 +652,7 @@ pub struct Builder {
     prefix: String,
     connect_timeout: Duration,
     response_timeout: Duration,
+    max_stored: usize,
     /// Certificates for `rediss://` beyond the public roots.
     #[cfg(feature = "tls")]
     tls: crate::backend::redis::Tls,
@@ -647,6 +664,7 @@ impl Default for Builder {
             prefix: DEFAULT_PREFIX.into(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            max_stored: DEFAULT_MAX_STORED,
             #[cfg(feature = "tls")]
             tls: crate::backend::redis::Tls::default(),
         }
@@ -670,6 +688,24 @@ impl Builder {
     /// How long to wait for Redis to answer one request (default 1 s).
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
+        self
+    }
+
+    /// The largest result stored for `replay` (default 1 MiB): the
+    /// serialised value, or a handler's response with its status and
+    /// headers. A larger one is returned to its caller but not stored (a
+    /// warning is logged), so the next duplicate runs the body again: a
+    /// client cannot fill Redis through one key.
+    ///
+    /// ```
+    /// let debouncer = redis_debounce::Debouncer::builder()
+    ///     .max_stored_result(64 * 1024)
+    ///     .memory()?;
+    /// assert_eq!(debouncer.max_stored_result(), 64 * 1024);
+    /// # Ok::<(), redis_debounce::Error>(())
+    /// ```
+    pub fn max_stored_result(mut self, bytes: usize) -> Self {
+        self.max_stored = bytes;
         self
     }
 
@@ -737,7 +773,11 @@ impl Builder {
             #[cfg(feature = "tls")]
             &self.tls,
         )?;
-        Ok(Debouncer::new(prefix, Backend::Redis(redis)))
+        Ok(Debouncer::new(
+            prefix,
+            Backend::Redis(redis),
+            self.max_stored,
+        ))
     }
 
     /// An in-process `Debouncer`; see [`Debouncer::memory`].
@@ -750,6 +790,7 @@ impl Builder {
         Ok(Debouncer::new(
             prefix,
             Backend::Memory(backend::memory::MemoryBackend::default()),
+            self.max_stored,
         ))
     }
 }

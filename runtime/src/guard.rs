@@ -97,6 +97,11 @@ impl LockGuard {
         self.watchdog = watchdog.map(Box::new);
     }
 
+    /// The `Debouncer` this lock belongs to.
+    pub(crate) fn debouncer(&self) -> &Debouncer {
+        &self.debouncer
+    }
+
     /// The key, without the Redis prefix.
     #[must_use]
     pub fn key(&self) -> &str {

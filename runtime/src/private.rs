@@ -259,13 +259,34 @@ pub fn finish(
     let Some(guard) = guard else {
         return;
     };
+    let max = guard.debouncer().max_stored_result();
+    let store = stored
+        .filter(|_| replay_ms > 0)
+        .map(|stored| frame(fingerprint, stored))
+        .filter(|framed| {
+            let fits = framed.len() <= max;
+            if !fits {
+                tracing::warn!(
+                    key = guard.key(),
+                    bytes = framed.len(),
+                    max,
+                    "redis-debounce: the result is larger than max_stored_result and is not stored for replay"
+                );
+            }
+            fits
+        });
     let finish = Finish {
         cooldown_ms: (succeeded && cooldown_ms > 0).then_some(cooldown_ms),
-        store: stored
-            .filter(|_| replay_ms > 0)
-            .map(|stored| (frame(fingerprint, stored), replay_ms)),
+        store: store.map(|framed| (framed, replay_ms)),
     };
     guard.finish_detached(finish);
+}
+
+/// The largest result a call's `Debouncer` stores (a handler's body is read
+/// up to it); the default when the call runs unlocked.
+#[must_use]
+pub fn stored_limit(guard: Option<&LockGuard>) -> usize {
+    guard.map_or(1 << 20, |guard| guard.debouncer().max_stored_result())
 }
 
 /// Runs the async body with `guard` as the task's current one (for

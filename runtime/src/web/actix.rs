@@ -102,6 +102,7 @@ impl<T: crate::__private::AsDebouncer + ?Sized> crate::__private::AsDebouncer
 pub async fn store_response(
     response: HttpResponse,
     errors: bool,
+    max: usize,
 ) -> (HttpResponse, Option<Vec<u8>>) {
     let status = response.status();
     if !(errors || status.is_success()) {
@@ -115,7 +116,7 @@ pub async fn store_response(
     // Only a body known to fit is read: the client gets any other intact.
     let fits = match actix_web::body::MessageBody::size(response.body()) {
         actix_web::body::BodySize::None => true,
-        actix_web::body::BodySize::Sized(size) => size <= super::MAX_STORED_BODY as u64,
+        actix_web::body::BodySize::Sized(size) => size <= max as u64,
         actix_web::body::BodySize::Stream => false,
     };
     if !fits {
@@ -125,7 +126,7 @@ pub async fn store_response(
         return (response, None);
     }
     let (head, body) = response.into_parts();
-    if let Ok(Ok(bytes)) = actix_web::body::to_bytes_limited(body, super::MAX_STORED_BODY).await {
+    if let Ok(Ok(bytes)) = actix_web::body::to_bytes_limited(body, max).await {
         let stored = super::encode_response(status.as_u16(), &content_type, &bytes);
         (head.set_body(BoxBody::new(bytes)), Some(stored))
     } else {

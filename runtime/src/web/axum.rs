@@ -75,6 +75,7 @@ impl From<Busy> for Response {
 pub async fn store_response(
     response: impl IntoResponse,
     errors: bool,
+    max: usize,
 ) -> (Response, Option<Vec<u8>>) {
     use http_body_util::{BodyExt as _, Limited};
 
@@ -86,7 +87,7 @@ pub async fn store_response(
     // Only a body known to fit is read: the client gets any other intact.
     let fits = http_body::Body::size_hint(response.body())
         .upper()
-        .is_some_and(|upper| upper <= super::MAX_STORED_BODY as u64);
+        .is_some_and(|upper| upper <= max as u64);
     if !fits {
         tracing::warn!(
             "redis-debounce: a streamed or large response body is not stored for replay"
@@ -94,7 +95,7 @@ pub async fn store_response(
         return (response, None);
     }
     let (parts, body) = response.into_parts();
-    let collected = Limited::new(body, super::MAX_STORED_BODY).collect().await;
+    let collected = Limited::new(body, max).collect().await;
     match collected {
         Ok(collected) => {
             let bytes = collected.to_bytes();

@@ -88,10 +88,6 @@ fn whole_seconds(after: Duration) -> u64 {
     seconds.max(1)
 }
 
-/// The largest response body stored for replay; a larger one is served
-/// but not stored.
-pub(crate) const MAX_STORED_BODY: usize = 1 << 20;
-
 /// The header on a response replayed from a stored one.
 pub(crate) const IDEMPOTENCY_REPLAYED: &str = "idempotency-replayed";
 

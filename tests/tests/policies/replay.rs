@@ -309,3 +309,47 @@ async fn the_fingerprint_is_a_sha256() {
         String::from_utf8_lossy(&stored)
     );
 }
+
+#[debounce(key = "report:{id}", ttl = 30, replay = "1h", using = debouncer)]
+async fn report(
+    debouncer: &Debouncer,
+    id: u32,
+    size: usize,
+    runs: &AtomicUsize,
+) -> Result<String, AppError> {
+    let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+    Ok(format!("{run}{}", ".".repeat(size)))
+}
+
+/// A result larger than `max_stored_result` is returned but not stored:
+/// the next duplicate runs the body again; a smaller one is replayed.
+async fn a_result_over_the_cap_is_not_stored(backend: Backend) {
+    let debouncer = match &backend.server {
+        Some(server) => Debouncer::builder()
+            .max_stored_result(1_000)
+            .open(&server.url())
+            .unwrap(),
+        None => Debouncer::builder()
+            .max_stored_result(1_000)
+            .memory()
+            .unwrap(),
+    };
+    let runs = AtomicUsize::new(0);
+    let big = report(&debouncer, 1, 2_000, &runs).await.unwrap();
+    assert_eq!(big.len(), 2_001, "served whole");
+    debouncer.flush().await.unwrap();
+    let again = report(&debouncer, 1, 2_000, &runs).await.unwrap();
+    assert!(again.starts_with('2'), "not stored, so run again");
+    let small = report(&debouncer, 2, 100, &runs).await.unwrap();
+    debouncer.flush().await.unwrap();
+    assert_eq!(
+        report(&debouncer, 2, 100, &runs).await.unwrap(),
+        small,
+        "replayed"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+}
+
+on_both_backends! {
+    #[paused] a_result_over_the_cap_is_not_stored => super::a_result_over_the_cap_is_not_stored;
+}
