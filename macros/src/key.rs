@@ -51,10 +51,12 @@ impl Template {
                 text.push_str(&rest[..at]);
             }
             if after.starts_with(brace) {
-                format.push_str(brace);
-                format.push_str(brace);
+                // A literal brace is encoded like a value's, so that no
+                // key ever holds one (it would move the hash tag).
+                let encoded = if brace == "{" { "%7B" } else { "%7D" };
+                format.push_str(encoded);
                 if let Some((text, ..)) = &mut gap {
-                    text.push_str(brace);
+                    text.push_str(encoded);
                 }
                 rest = &after[1..];
                 offset += at + 2;
@@ -79,8 +81,21 @@ impl Template {
             let hole = parse_hole(&after[..close], offset + at + 1)
                 .map_err(|why| error_at(lit, offset + at, close + 2, &why))?;
             let placeholder = &rest[at..at + close + 2];
+            if !hole.spec.is_empty() {
+                return Err(error_at(
+                    lit,
+                    offset + at,
+                    close + 2,
+                    &format!(
+                        "`{placeholder}`: a format spec is not allowed in a key: padding, width \
+                         and precision can make two different values render the same key; \
+                         format the value before the call, or write `{{{}}}`",
+                        hole.path.join(".")
+                    ),
+                ));
+            }
             if let Some((text, previous, previous_at)) = &gap
-                && !text.bytes().any(|byte| !plain(byte))
+                && !text.bytes().any(separator)
             {
                 return Err(error_at(
                     lit,
@@ -88,19 +103,28 @@ impl Template {
                     offset + at + close + 2 - previous_at,
                     &format!(
                         "`{previous}` and `{placeholder}` need a separator between them that no \
-                         value contains (anything but letters, digits, `-`, `_`, `.` and `~`), \
-                         e.g. `{previous}:{placeholder}`: else two different argument lists \
-                         could render the same key"
+                         value contains (anything but letters, digits, `-`, `_`, `.`, `~`, `%` \
+                         and braces), e.g. `{previous}:{placeholder}`: else two different \
+                         argument lists could render the same key"
                     ),
                 ));
             }
-            holes.push((hole_format(&hole, lit), resolve(&hole, lit, bindings)?));
+            holes.push((hole_format(lit), resolve(&hole, lit, bindings)?));
             format.push_str("{}");
             gap = Some((String::new(), placeholder.to_owned(), offset + at));
             rest = &after[close + 1..];
             offset += at + close + 2;
         }
         format.push_str(rest);
+        if let Some(at) = value.find('%') {
+            return Err(error_at(
+                lit,
+                at,
+                1,
+                "a literal `%` is not allowed in a key: values are percent-encoded, so a `%` in \
+                 the template could be read as part of one (use another separator, e.g. `:`)",
+            ));
+        }
         Ok(Template {
             format: LitStr::new(&format, lit.span()),
             holes,
@@ -119,20 +143,17 @@ impl Template {
     }
 }
 
-/// Whether a value's byte stays as it is in a rendered key (the runtime's
-/// `Encoded` encodes every other byte).
-fn plain(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~')
+/// Whether a literal byte between two placeholders tells them apart: no
+/// value renders it. Values keep ASCII letters, digits and `-_.~` as they
+/// are and write every other byte as `%XX`; literal braces are written as
+/// `%7B`/`%7D` and a literal `%` is refused.
+fn separator(byte: u8) -> bool {
+    !(byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'%'))
 }
 
-/// A placeholder's own format string: `{}`, or `{:spec}`.
-fn hole_format(hole: &Hole<'_>, lit: &LitStr) -> LitStr {
-    let format = if hole.spec.is_empty() {
-        "{}".to_owned()
-    } else {
-        format!("{{:{}}}", hole.spec)
-    };
-    LitStr::new(&format, lit.span())
+/// A placeholder's own format string: `{}` (a spec is refused).
+fn hole_format(lit: &LitStr) -> LitStr {
+    LitStr::new("{}", lit.span())
 }
 
 fn parse_hole(text: &str, start: usize) -> Result<Hole<'_>, String> {

@@ -638,9 +638,12 @@ impl<T: serde::de::DeserializeOwned> Acquired<T> {
     fn from_granted(granted: Granted) -> Result<Self, Busy> {
         match granted {
             Granted::Lock(guard) => Ok(Acquired::Locked(guard)),
-            Granted::Stored(stored, key) => crate::replay::decode(&stored)
-                .map(Acquired::Replayed)
-                .map_err(|error| Busy::unavailable(key, error)),
+            // A result stored with a fingerprint reads as its payload.
+            Granted::Stored(stored, key) => {
+                crate::replay::decode(crate::__private::unframe(&stored, None).0)
+                    .map(Acquired::Replayed)
+                    .map_err(|error| Busy::unavailable(key, error))
+            }
         }
     }
 }

@@ -11,8 +11,9 @@
 //! therefore never render the same key (`pay:{tenant}:{key}` with tenant
 //! `a`, key `b:c` is `pay:a:b%3Ac`; with tenant `a:b`, key `c` it is
 //! `pay:a%3Ab:c`), and no value can move the hash tag (`{` and `}` are
-//! encoded). A logical key longer than [`MAX_KEY_LEN`] bytes keeps its
-//! first bytes and ends in `#` and the SHA-256 of the whole key (64 hex
+//! encoded; literal braces in a template or a programmatic key are written
+//! `%7B`/`%7D` too). A logical key longer than [`MAX_KEY_LEN`] bytes keeps
+//! its first bytes and ends in `%#` and the SHA-256 of the whole key (64 hex
 //! digits), so a client cannot make Redis keys of any size it likes.
 
 use std::fmt::{self, Write as _};
@@ -20,13 +21,17 @@ use std::fmt::{self, Write as _};
 use sha2::{Digest as _, Sha256};
 
 /// The longest logical key kept as rendered, in bytes; a longer one is
-/// shortened to [`SHORTENED_KEEP`] bytes, `#` and the SHA-256 of the whole.
+/// shortened to [`SHORTENED_LEN`] bytes: its first [`SHORTENED_KEEP`] bytes
+/// (cut back to a character boundary and padded with `~`), then `%#` and
+/// the SHA-256 of the whole key in hex.
 pub(crate) const MAX_KEY_LEN: usize = 512;
 
-/// How many bytes of a too long key are kept before its hash: with the
-/// `#` and 64 hex digits, a shortened key is 513 bytes at most, longer than
-/// any key kept as rendered, so the two can never meet.
 const SHORTENED_KEEP: usize = MAX_KEY_LEN - 64;
+
+/// A shortened key's length: longer than any key kept as rendered, so the
+/// two never meet; and a shortened key is kept as it is when passed back
+/// (`try_lock(lease.key())` takes the same lock).
+const SHORTENED_LEN: usize = SHORTENED_KEEP + 2 + 64;
 
 /// A rendered key: the full Redis key and where the logical key sits in it.
 #[derive(Debug, Clone)]
@@ -50,11 +55,24 @@ impl LockKey {
         Ok(Self::close(full, start))
     }
 
-    /// [`render`](Self::render) of a key that is a string already.
+    /// [`render`](Self::render) of a key that is a string already (the
+    /// programmatic `try_lock(key)`): as written, but for `{` and `}`,
+    /// written `%7B` and `%7D` as in a rendered key, so that no key can move
+    /// the hash tag.
     pub(crate) fn from_str(prefix: &str, key: &str) -> Self {
         let mut full = start(prefix, key.len());
         let start = full.len();
-        full.push_str(key);
+        let mut rest = key;
+        while let Some(at) = rest.find(['{', '}']) {
+            full.push_str(&rest[..at]);
+            full.push_str(if rest.as_bytes()[at] == b'{' {
+                "%7B"
+            } else {
+                "%7D"
+            });
+            rest = &rest[at + 1..];
+        }
+        full.push_str(rest);
         Self::close(full, start)
     }
 
@@ -63,19 +81,23 @@ impl LockKey {
     /// lock whole, into different slots), closed with `}`.
     fn close(mut full: String, start: usize) -> Self {
         let len = full.len() - start;
-        if len > MAX_KEY_LEN {
+        if len > MAX_KEY_LEN && !is_shortened(&full[start..]) {
             let digest = Sha256::digest(&full.as_bytes()[start..]);
             let mut keep = start + SHORTENED_KEEP;
             while !full.is_char_boundary(keep) {
                 keep -= 1;
             }
             full.truncate(keep);
-            full.push('#');
+            while full.len() < start + SHORTENED_KEEP {
+                full.push('~');
+            }
+            full.push_str("%#");
             for byte in digest {
                 let _ = write!(full, "{byte:02x}");
             }
         } else if len == 0 {
-            // No value renders a lone `%` (an encoded byte is `%XX`).
+            // No value renders a lone `%` (an encoded byte is `%XX`), and
+            // templates may not hold one.
             full.push('%');
         }
         full.push('}');
@@ -86,6 +108,15 @@ impl LockKey {
     pub(crate) fn logical(&self) -> &str {
         &self.full[self.start..self.full.len() - 1]
     }
+}
+
+/// Whether `key` is a shortened key already: kept as it is.
+fn is_shortened(key: &str) -> bool {
+    key.len() == SHORTENED_LEN
+        && key[SHORTENED_KEEP..].starts_with("%#")
+        && key.as_bytes()[SHORTENED_KEEP + 2..]
+            .iter()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// `<prefix>{`, with room for a key of `len` bytes and the `}`.
@@ -155,7 +186,7 @@ fn ascii(bytes: &[u8]) -> Result<&str, fmt::Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Encoded, LockKey, MAX_KEY_LEN};
+    use super::{Encoded, LockKey, MAX_KEY_LEN, SHORTENED_LEN};
 
     fn render(prefix: &str, key: std::fmt::Arguments<'_>) -> String {
         LockKey::render(prefix, key).unwrap().full
@@ -195,8 +226,8 @@ mod tests {
         let long = "x".repeat(MAX_KEY_LEN + 1);
         let key = LockKey::render("p:", format_args!("{}", Encoded(&long))).unwrap();
         let logical = key.logical();
-        assert_eq!(logical.len(), MAX_KEY_LEN + 1);
-        let (kept, hash) = logical.split_once('#').unwrap();
+        assert_eq!(logical.len(), SHORTENED_LEN);
+        let (kept, hash) = logical.split_once("%#").unwrap();
         assert_eq!(kept, &long[..MAX_KEY_LEN - 64]);
         let digest = <sha2::Sha256 as sha2::Digest>::digest(long.as_bytes());
         let hex: String = digest.iter().fold(String::new(), |mut hex, byte| {
@@ -212,9 +243,22 @@ mod tests {
         let at_limit = "x".repeat(MAX_KEY_LEN);
         let kept = LockKey::render("p:", format_args!("{}", Encoded(&at_limit))).unwrap();
         assert_eq!(kept.logical(), at_limit);
-        // A multi-byte character at the cut is not split.
-        let wide = format!("{}{}", "x".repeat(MAX_KEY_LEN - 65), "é".repeat(400));
+        // Passed back, a shortened key is the same key.
+        assert_eq!(LockKey::from_str("p:", logical).logical(), logical);
+        // A multi-byte character at the cut is not split, and the kept
+        // part is padded: every shortened key has the same length.
+        let wide = format!("{}{}", "x".repeat(MAX_KEY_LEN - 68), "é".repeat(400));
         let wide = LockKey::render("p:", format_args!("pre{wide}")).unwrap();
-        assert!(wide.logical().ends_with(char::is_alphanumeric));
+        assert_eq!(wide.logical().len(), SHORTENED_LEN);
+        assert!(wide.logical().contains("~%#"));
+    }
+
+    #[test]
+    fn a_programmatic_key_cannot_move_the_hash_tag() {
+        assert_eq!(LockKey::from_str("p:", "}a{").full, "p:{%7Da%7B}");
+        assert_eq!(
+            LockKey::from_str("p:", "pay:a:b%3Ac").full,
+            "p:{pay:a:b%3Ac}"
+        );
     }
 }

@@ -132,24 +132,30 @@ fn frame(fingerprint: Option<Fingerprint>, stored: Vec<u8>) -> Vec<u8> {
     }
 }
 
-/// The payload of a stored result, and whether its fingerprint (if it has
-/// one) differs from `expected`.
-fn unframe(stored: &[u8], expected: Option<Fingerprint>) -> (&[u8], bool) {
-    let Some(rest) = stored.strip_prefix(b"fp ") else {
-        return (stored, false);
-    };
-    let (hex, payload) = rest.split_at(rest.len().min(64));
-    let payload = payload.strip_prefix(b"\n").unwrap_or(payload);
-    let found = (hex.len() == 64).then(|| {
-        let mut digest = [0_u8; 32];
-        for (byte, pair) in digest.iter_mut().zip(hex.chunks(2)) {
-            let pair = std::str::from_utf8(pair).ok()?;
-            *byte = u8::from_str_radix(pair, 16).ok()?;
-        }
-        Some(Fingerprint(digest))
-    });
-    let differs = expected.is_some_and(|expected| found.flatten() != Some(expected));
-    (payload, differs)
+/// The payload of a stored result, and whether it was stored for another
+/// request than `expected` (a fingerprint that differs, or none where one
+/// is expected). Only the exact header `fp <64 lowercase hex digits>\n`
+/// counts as a fingerprint.
+pub(crate) fn unframe(stored: &[u8], expected: Option<Fingerprint>) -> (&[u8], bool) {
+    let found = stored
+        .strip_prefix(b"fp ")
+        .filter(|rest| rest.len() > 64 && rest[64] == b'\n')
+        .and_then(|rest| {
+            let mut digest = [0_u8; 32];
+            for (byte, pair) in digest.iter_mut().zip(rest[..64].chunks(2)) {
+                let nibble = |hex: u8| match hex {
+                    b'0'..=b'9' => Some(hex - b'0'),
+                    b'a'..=b'f' => Some(hex - b'a' + 10),
+                    _ => None,
+                };
+                *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+            }
+            Some((Fingerprint(digest), &rest[65..]))
+        });
+    match found {
+        Some((fingerprint, payload)) => (payload, expected.is_some_and(|e| e != fingerprint)),
+        None => (stored, expected.is_some()),
+    }
 }
 
 fn render(key: fmt::Arguments<'_>) -> String {
