@@ -299,6 +299,35 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} {pid} failed");
     }
 
+    /// Holds every client's writes and scripts back (`CLIENT PAUSE ...
+    /// WRITE`) for `at_most`, or until [`unpause`](Self::unpause); reads
+    /// still run. A command held back also holds back the ones its client
+    /// sent after it.
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer.
+    pub fn pause_writes(&self, at_most: Duration) {
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(at_most.as_millis().to_string())
+            .arg("WRITE")
+            .query(&mut self.connection())
+            .expect("CLIENT PAUSE");
+    }
+
+    /// Lifts [`pause_writes`](Self::pause_writes).
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer.
+    pub fn unpause(&self) {
+        let _: () = redis::cmd("CLIENT")
+            .arg("UNPAUSE")
+            .query(&mut self.connection())
+            .expect("CLIENT UNPAUSE");
+    }
+
     /// The TCP port the server listens on.
     ///
     /// # Panics
@@ -559,6 +588,20 @@ pub mod web {
     ///
     /// When the response is not such a problem.
     pub async fn assert_problem(response: reqwest::Response, status: u16) -> Option<u64> {
+        assert_problem_naming_none(response, status, &[]).await
+    }
+
+    /// [`assert_problem`], and the body names none of `secrets` (the
+    /// rendered key, the `Idempotency-Key` value).
+    ///
+    /// # Panics
+    ///
+    /// When the response is not such a problem, or names a secret.
+    pub async fn assert_problem_naming_none(
+        response: reqwest::Response,
+        status: u16,
+        secrets: &[&str],
+    ) -> Option<u64> {
         assert_eq!(response.status().as_u16(), status);
         let headers = response.headers().clone();
         assert_eq!(headers["content-type"], "application/problem+json");
@@ -575,6 +618,18 @@ pub mod web {
             body.contains(r#""title":"#) && body.contains(r#""detail":"#),
             "{body}"
         );
+        for secret in secrets {
+            assert!(!body.contains(secret), "the body names {secret:?}: {body}");
+        }
         retry_after
+    }
+
+    /// `bytes` bytes: `run` in decimal, then dots (a body that tells which
+    /// run made it).
+    #[must_use]
+    pub fn filler(run: usize, bytes: usize) -> Vec<u8> {
+        let mut body = run.to_string().into_bytes();
+        body.resize(bytes, b'.');
+        body
     }
 }

@@ -27,15 +27,8 @@ async fn export(debouncer: &Debouncer, id: u32, pause: Option<&RedisServer>) -> 
     Ok(id)
 }
 
-/// Holds every write and script of every client until `CLIENT UNPAUSE`;
-/// reads still run.
 fn pause_writes(server: &RedisServer) {
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(LONG.as_millis().to_string())
-        .arg("WRITE")
-        .query(&mut server.connection())
-        .expect("CLIENT PAUSE");
+    server.pause_writes(LONG);
 }
 
 /// Lifts the pause once `PAUSED_FOR` has passed, first noting that it did
@@ -48,6 +41,8 @@ fn unpause_later(server: &RedisServer) -> (Arc<AtomicBool>, std::thread::JoinHan
         move || {
             std::thread::sleep(PAUSED_FOR);
             lifted.store(true, Ordering::SeqCst);
+            // On a connection of its own (the thread cannot borrow the
+            // server), what `RedisServer::unpause` sends.
             let _: () = redis::cmd("CLIENT")
                 .arg("UNPAUSE")
                 .query(&mut connection)

@@ -15,21 +15,12 @@ use redis_debounce_tests::{RedisServer, poll_once};
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// Holds every write and script of every client until `CLIENT UNPAUSE`.
 fn pause_writes(server: &RedisServer) {
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(LONG.as_millis().to_string())
-        .arg("WRITE")
-        .query(&mut server.connection())
-        .expect("CLIENT PAUSE");
+    server.pause_writes(LONG);
 }
 
 fn unpause(server: &RedisServer) {
-    let _: () = redis::cmd("CLIENT")
-        .arg("UNPAUSE")
-        .query(&mut server.connection())
-        .expect("CLIENT UNPAUSE");
+    server.unpause();
 }
 
 /// A `Debouncer` that would wait a minute for any answer.

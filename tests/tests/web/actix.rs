@@ -13,7 +13,9 @@ use actix_web::web::{self, Data, Json, Query};
 use actix_web::{App, HttpResponse, HttpServer, Responder};
 use redis_debounce::{Busy, Debouncer, IdempotencyKey, debounce};
 use redis_debounce_tests::Backend;
-use redis_debounce_tests::web::{Amount, Order, assert_problem, order};
+use redis_debounce_tests::web::{
+    Amount, Order, assert_problem, assert_problem_naming_none, filler, order,
+};
 use tokio::sync::{Notify, mpsc};
 
 const LONG: Duration = Duration::from_secs(30);
@@ -144,31 +146,6 @@ async fn fail_kept(shop: Data<Shop>, key: IdempotencyKey) -> HttpResponse {
 async fn export(shop: Data<Shop>, key: IdempotencyKey, bytes: web::Path<usize>) -> HttpResponse {
     let run = shop.runs.fetch_add(1, Ordering::SeqCst) + 1;
     HttpResponse::Ok().body(filler(run, *bytes))
-}
-
-/// `bytes` bytes: `run` in decimal, then dots.
-fn filler(run: usize, bytes: usize) -> Vec<u8> {
-    let mut body = run.to_string().into_bytes();
-    body.resize(bytes, b'.');
-    body
-}
-
-/// [`assert_problem`], and the body names none of `secrets` (the rendered
-/// key, the `Idempotency-Key` value). The response is rebuilt with the
-/// `http` 1 types reqwest converts from (re-exported by axum; actix-web's
-/// own `http` is another version).
-async fn assert_problem_naming_none(
-    response: reqwest::Response,
-    status: u16,
-    secrets: &[&str],
-) -> Option<u64> {
-    let mut head = axum::http::Response::builder().status(response.status());
-    *head.headers_mut().unwrap() = response.headers().clone();
-    let body = response.text().await.unwrap();
-    for secret in secrets {
-        assert!(!body.contains(secret), "the body names {secret:?}: {body}");
-    }
-    assert_problem(head.body(body).unwrap().into(), status).await
 }
 
 struct Server {

@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use redis_debounce::{Busy, Debouncer, IdempotencyKey, debounce};
 use redis_debounce_tests::Backend;
-use redis_debounce_tests::web::{Amount, Order, assert_problem, order};
+use redis_debounce_tests::web::{
+    Amount, Order, assert_problem, assert_problem_naming_none, filler, order,
+};
 use tokio::sync::{Notify, mpsc};
 
 const LONG: Duration = Duration::from_secs(30);
@@ -123,29 +125,6 @@ async fn export(
 ) -> Response {
     let run = state.runs.fetch_add(1, Ordering::SeqCst) + 1;
     (StatusCode::OK, filler(run, bytes)).into_response()
-}
-
-/// `bytes` bytes: `run` in decimal, then dots.
-fn filler(run: usize, bytes: usize) -> Vec<u8> {
-    let mut body = run.to_string().into_bytes();
-    body.resize(bytes, b'.');
-    body
-}
-
-/// [`assert_problem`], and the body names none of `secrets` (the rendered
-/// key, the `Idempotency-Key` value).
-async fn assert_problem_naming_none(
-    response: reqwest::Response,
-    status: u16,
-    secrets: &[&str],
-) -> Option<u64> {
-    let mut head = axum::http::Response::builder().status(response.status());
-    *head.headers_mut().unwrap() = response.headers().clone();
-    let body = response.text().await.unwrap();
-    for secret in secrets {
-        assert!(!body.contains(secret), "the body names {secret:?}: {body}");
-    }
-    assert_problem(head.body(body).unwrap().into(), status).await
 }
 
 struct Server {
