@@ -16,7 +16,7 @@ const DEFAULT_PREFIX: &str = "debounce:";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The largest result stored for `replay` unless configured: 1 MiB.
-const DEFAULT_MAX_STORED: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_STORED: usize = 1 << 20;
 
 /// A lock service: a Redis server or the in-process backend, with a key
 /// prefix and timeouts.

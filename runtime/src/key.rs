@@ -92,9 +92,7 @@ impl LockKey {
                 full.push('~');
             }
             full.push_str("%#");
-            for byte in digest {
-                let _ = write!(full, "{byte:02x}");
-            }
+            push_hex(&mut full, &digest);
         } else if len == 0 {
             // No value renders a lone `%` (an encoded byte is `%XX`), and
             // templates may not hold one.
@@ -107,6 +105,13 @@ impl LockKey {
     /// The logical key: the rendered template, without prefix and braces.
     pub(crate) fn logical(&self) -> &str {
         &self.full[self.start..self.full.len() - 1]
+    }
+}
+
+/// Writes `bytes` as lowercase hex digits (a digest in a key or a header).
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
     }
 }
 

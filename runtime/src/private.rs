@@ -115,15 +115,12 @@ fn fingerprint_of(rendered: fmt::Arguments<'_>) -> Fingerprint {
 /// A stored result with the fingerprint of the request that made it:
 /// `fp <64 hex digits>\n` before the payload.
 fn frame(fingerprint: Option<Fingerprint>, stored: Vec<u8>) -> Vec<u8> {
-    use fmt::Write as _;
     match fingerprint {
         None => stored,
         Some(Fingerprint(digest)) => {
             let mut header = String::with_capacity(3 + 64 + 1);
             header.push_str("fp ");
-            for byte in digest {
-                let _ = write!(header, "{byte:02x}");
-            }
+            crate::key::push_hex(&mut header, &digest);
             header.push('\n');
             let mut framed = header.into_bytes();
             framed.extend_from_slice(&stored);
@@ -292,7 +289,9 @@ pub fn finish(
 /// up to it); the default when the call runs unlocked.
 #[must_use]
 pub fn stored_limit(guard: Option<&LockGuard>) -> usize {
-    guard.map_or(1 << 20, |guard| guard.debouncer().max_stored_result())
+    guard.map_or(crate::debouncer::DEFAULT_MAX_STORED, |guard| {
+        guard.debouncer().max_stored_result()
+    })
 }
 
 /// Runs the async body with `guard` as the task's current one (for
