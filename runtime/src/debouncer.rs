@@ -25,10 +25,14 @@ pub(crate) const DEFAULT_MAX_STORED: usize = 1 << 20;
 /// connections, so keep one per process and hand it out, or
 /// [`install`](crate::install) it as the default of `#[debounce]`.
 ///
-/// Async callers share one multiplexed connection per tokio runtime; sync
-/// callers use a small pool of blocking connections, a thread keeping the
-/// one its last release went on until its next call. Both reconnect by
-/// themselves after Redis restarts.
+/// A Redis `Debouncer` owns its connection: one thread, started on first
+/// use, runs one multiplexed connection (and a few more for callers that
+/// [`wait`](LockRequest::wait)). Async callers on any tokio runtime, or on
+/// several (actix-web runs one per worker), and blocking callers share it,
+/// and every request goes out in the order it was made. It reconnects by
+/// itself after Redis restarts, sending again what the old connection
+/// lost; the thread ends once the `Debouncer` and its guards are dropped
+/// and their releases are answered.
 ///
 /// The Redis key of a logical key `k` is `<prefix>{k}`: the braces are a
 /// Redis Cluster hash tag, so every key that belongs to `k` lands in one
@@ -156,22 +160,24 @@ impl Debouncer {
         &self.inner.backend
     }
 
-    /// Waits until every lock this `Debouncer` gave up from async code on
-    /// the current tokio runtime is free in Redis.
+    /// Waits until every lock this `Debouncer` gave up so far, from any
+    /// thread or runtime, is free in Redis.
     ///
-    /// A debounced call does not wait for its release: it is sent on the
-    /// connection as the body returns, and Redis runs it before any later
-    /// request of the same `Debouncer`. A process that exits right after a
-    /// call may exit before the release has left it, and the key then
-    /// stays taken until its lease runs out; await `flush` before such an
-    /// exit (the end of `main`, a job's last step). Blocking code has
-    /// [`flush_blocking`](Self::flush_blocking), and
-    /// [`LockGuard::release`] is done when it returns.
+    /// A debounced call does not wait for its release: it is handed to the
+    /// `Debouncer`'s connection as the body returns, and Redis runs it
+    /// before any later request of the same `Debouncer`. The connection
+    /// sends it even if the caller's runtime shuts down or the `Debouncer`
+    /// is dropped, and again after a reconnect; only the end of the process
+    /// can stop it. A process that exits right after a call may exit
+    /// before the release has left it, and the key then stays taken until
+    /// its lease runs out: await `flush` before such an exit (the end of
+    /// `main`, a job's last step). [`LockGuard::release`] is done when it
+    /// returns.
     ///
     /// # Errors
     ///
-    /// The backend's [`Error`]: the releases may not have arrived, and
-    /// their leases then run out by themselves.
+    /// The backend's [`Error`], or the error of a release that could not
+    /// be made since the last flush (its lease then runs out by itself).
     ///
     /// ```
     /// use std::time::Duration;
@@ -187,10 +193,7 @@ impl Debouncer {
         self.backend().flush().await
     }
 
-    /// The blocking form of [`flush`](Self::flush), for the releases of
-    /// this thread's blocking code (sync fns, dropped guards): a sync call
-    /// sends its release before it returns, without waiting for the
-    /// answer, which this reads.
+    /// The blocking form of [`flush`](Self::flush).
     ///
     /// # Errors
     ///
@@ -205,7 +208,7 @@ impl Debouncer {
     /// # Ok::<(), redis_debounce::Error>(())
     /// ```
     pub fn flush_blocking(&self) -> Result<(), Error> {
-        self.backend().flush_blocking()
+        crate::blocking::block_on(self.flush())
     }
 
     /// Takes `key` for `ttl` unless another caller holds it: the same as
@@ -281,8 +284,14 @@ impl Debouncer {
         LockKey::from_str(self.prefix(), key)
     }
 
-    /// Takes `key` under `policy`, waiting if it says so.
-    pub(crate) async fn acquire(&self, key: LockKey, policy: &Policy) -> Result<Granted, Busy> {
+    /// Takes `key` under `policy`, waiting if it says so. `mode` tells
+    /// how the caller waits (see [`Mode`]).
+    pub(crate) async fn acquire(
+        &self,
+        key: LockKey,
+        policy: &Policy,
+        mode: Mode,
+    ) -> Result<Granted, Busy> {
         let (ask, mut waiting) = policy.start(&key)?;
         loop {
             // Only a waiter needs the mark (one more trip to the state).
@@ -295,12 +304,12 @@ impl Debouncer {
             let answer = self.backend().acquire(&key.full, ask).await;
             let timeout = match waiting.step(&key, answer) {
                 Step::Taken(fence) => {
-                    return Ok(self.granted(key, ask, fence, policy, &waiting, Mode::Async));
+                    return Ok(self.granted(key, ask, fence, policy, &waiting, mode));
                 }
                 Step::Done(done) => return done,
                 Step::Wait(timeout) => timeout,
             };
-            if let Err(error) = self.backend().wait(&key.full, mark, timeout).await {
+            if let Err(error) = self.backend().wait(&key.full, mark, timeout, mode).await {
                 return Err(Busy::unavailable(key.logical().into(), error));
             }
         }
@@ -308,27 +317,7 @@ impl Debouncer {
 
     /// The blocking form of [`acquire`](Self::acquire).
     pub(crate) fn acquire_blocking(&self, key: LockKey, policy: &Policy) -> Result<Granted, Busy> {
-        let (ask, mut waiting) = policy.start(&key)?;
-        loop {
-            // Only a waiter needs the mark (one more trip to the state).
-            let mark = if policy.wait.is_some() {
-                self.backend().mark()
-            } else {
-                0
-            };
-            let ask = waiting.ask(ask);
-            let answer = self.backend().acquire_blocking(&key.full, ask);
-            let timeout = match waiting.step(&key, answer) {
-                Step::Taken(fence) => {
-                    return Ok(self.granted(key, ask, fence, policy, &waiting, Mode::Blocking));
-                }
-                Step::Done(done) => return done,
-                Step::Wait(timeout) => timeout,
-            };
-            if let Err(error) = self.backend().wait_blocking(&key.full, mark, timeout) {
-                return Err(Busy::unavailable(key.logical().into(), error));
-            }
-        }
+        crate::blocking::block_on(self.acquire(key, policy, Mode::Blocking))
     }
 
     fn granted(
@@ -342,7 +331,7 @@ impl Debouncer {
     ) -> Granted {
         let taken_at = waiting.last_ask();
         let valid_until = taken_at + Duration::from_millis(ask.ttl_ms);
-        let mut guard = LockGuard::new(self.clone(), key, ask.token, fence, valid_until, mode);
+        let mut guard = LockGuard::new(self.clone(), key, ask.token, fence, valid_until);
         if policy.renew {
             let watchdog = Renewal {
                 debouncer: self.clone(),
@@ -554,7 +543,11 @@ impl LockRequest<'_> {
     /// cooldown, or the backend failed (also for an invalid setting).
     pub async fn acquire(self) -> Result<LockGuard, Busy> {
         let key = self.lock_key();
-        match self.debouncer.acquire(key, &self.policy).await? {
+        match self
+            .debouncer
+            .acquire(key, &self.policy, Mode::Async)
+            .await?
+        {
             Granted::Lock(guard) => Ok(guard),
             Granted::Stored(..) => unreachable_stored(self.key),
         }
@@ -589,7 +582,10 @@ impl LockRequest<'_> {
     ) -> Result<Acquired<T>, Busy> {
         self.policy.replay = true;
         let key = self.lock_key();
-        let granted = self.debouncer.acquire(key, &self.policy).await?;
+        let granted = self
+            .debouncer
+            .acquire(key, &self.policy, Mode::Async)
+            .await?;
         Acquired::from_granted(granted)
     }
 
@@ -795,5 +791,22 @@ impl Builder {
             Backend::Memory(backend::memory::MemoryBackend::default()),
             self.max_stored,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Waiters that missed one wake-up sleep between half and all of
+    /// their back-off, spread over the whole range.
+    #[test]
+    fn jitter_spreads_over_half_to_all_of_the_backoff() {
+        let samples: Vec<f64> = (0..10_000).map(|_| super::jitter()).collect();
+        assert!(
+            samples.iter().all(|j| (0.5..1.0).contains(j)),
+            "{:?}",
+            samples.iter().find(|j| !(0.5..1.0).contains(*j))
+        );
+        assert!(samples.iter().any(|j| *j < 0.55), "the low end");
+        assert!(samples.iter().any(|j| *j > 0.95), "the high end");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::backend::{Finish, Mode, millis};
+use crate::backend::{Finish, millis};
 use crate::debouncer::LockKey;
 use crate::lease::{Lease, Watchdog};
 use crate::token::Token;
@@ -15,13 +15,13 @@ use crate::{Debouncer, Error};
 
 /// A lock held by this caller; dropping it releases the lock.
 ///
-/// The release on drop never blocks an async runtime, and is not waited
-/// for: it is written to the connection, and Redis runs it before any later
-/// request of the same `Debouncer` from the same task or thread
-/// ([`Debouncer::flush`] and [`Debouncer::flush_blocking`] wait until it
-/// has). It only ever
-/// deletes this holder's own lock, so a guard whose lease ran out cannot
-/// free the next holder's. [`release`](Self::release) waits, and tells
+/// The release on drop never blocks, and is not waited for: it is handed
+/// to the `Debouncer`'s connection, which sends it before any later
+/// request of the same `Debouncer` (from any thread or runtime), even if
+/// the runtime shuts down or the connection has to be made again
+/// ([`Debouncer::flush`] waits until it has run). It only ever deletes
+/// this holder's own lock, so a guard whose lease ran out cannot free the
+/// next holder's. [`release`](Self::release) waits, and tells
 /// whether the lock was still ours.
 ///
 /// ```
@@ -49,7 +49,6 @@ pub struct LockGuard {
     /// When the lease runs out by our clock, measured from before the
     /// acquire that took it.
     valid_until: Instant,
-    mode: Mode,
     /// Made when first asked for (a call that never asks allocates
     /// nothing for it), or at once with `renew`, whose watchdog shares it.
     lease: OnceLock<Lease>,
@@ -77,7 +76,6 @@ impl LockGuard {
         token: Token,
         fence: Option<u64>,
         valid_until: Instant,
-        mode: Mode,
     ) -> Self {
         LockGuard {
             debouncer,
@@ -85,7 +83,6 @@ impl LockGuard {
             token,
             fence: fence.and_then(NonZeroU64::new),
             valid_until,
-            mode,
             lease: OnceLock::new(),
             watchdog: None,
             released: false,
@@ -259,27 +256,28 @@ impl LockGuard {
         }
     }
 
-    async fn finish(mut self, finish: Finish) -> Result<bool, Error> {
-        self.end();
-        let answer = self
-            .debouncer
-            .backend()
-            .finish(&self.key.full, self.token, finish)
-            .await;
-        // Only now: a future dropped mid-flight leaves the guard
-        // unreleased, so its drop still frees the lock (redis-py #3847).
-        self.released = true;
-        answer
+    /// When the lease runs out by our clock: renewal moves it.
+    fn valid_until(&self) -> std::time::Instant {
+        self.lease
+            .get()
+            .map_or(self.valid_until, Lease::valid_until)
+            .into_std()
     }
 
-    fn finish_blocking(mut self, finish: Finish) -> Result<bool, Error> {
+    async fn finish(mut self, finish: Finish) -> Result<bool, Error> {
         self.end();
-        let answer = self
-            .debouncer
-            .backend()
-            .finish_blocking(&self.key.full, self.token, finish);
+        // Handed over before the first await: cancelling the wait for the
+        // answer does not stop the release.
         self.released = true;
-        answer
+        let valid_until = self.valid_until();
+        self.debouncer
+            .backend()
+            .finish(&self.key.full, self.token, finish, valid_until)
+            .await
+    }
+
+    fn finish_blocking(self, finish: Finish) -> Result<bool, Error> {
+        crate::blocking::block_on(self.finish(finish))
     }
 
     /// Gives the lock up off the caller's path, as a drop does, but with
@@ -288,13 +286,14 @@ impl LockGuard {
         self.give_up(finish);
     }
 
-    /// Stops renewal and sends the finish without waiting for it.
+    /// Stops renewal and hands the finish over without waiting for it.
     fn give_up(&mut self, finish: Finish) {
         self.end();
         self.released = true;
+        let valid_until = self.valid_until();
         self.debouncer
             .backend()
-            .finish_detached(&self.key.full, self.token, self.mode, finish);
+            .finish_detached(&self.key.full, self.token, finish, valid_until);
     }
 }
 

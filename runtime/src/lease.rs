@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::backend::Mode;
+use crate::backend::{Backend, Mode};
 use crate::debouncer::LockKey;
 use crate::token::Token;
 use crate::{Debouncer, LockGuard};
@@ -131,7 +131,7 @@ impl Lease {
         }
     }
 
-    fn valid_until(&self) -> Instant {
+    pub(crate) fn valid_until(&self) -> Instant {
         *self
             .state
             .valid_until
@@ -322,10 +322,25 @@ impl Renewal {
         }
     }
 
+    /// Starts renewing: for Redis on the runtime of the `Debouncer`'s
+    /// connection (it outlives the caller's); for the in-process backend
+    /// on the caller's runtime, or on a thread of its own for blocking
+    /// callers.
     pub(crate) fn start(self, mode: Mode) -> Option<Watchdog> {
-        if mode == Mode::Async
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
+        let runtime = match self.debouncer.backend() {
+            Backend::Redis(redis) => match redis.runtime() {
+                Ok(runtime) => Some(runtime.clone()),
+                Err(error) => {
+                    tracing::warn!(%error, "redis-debounce: cannot start renewal; the lease will not be renewed");
+                    return None;
+                }
+            },
+            Backend::Memory(_) => match mode {
+                Mode::Async => tokio::runtime::Handle::try_current().ok(),
+                Mode::Blocking => None,
+            },
+        };
+        if let Some(runtime) = runtime {
             return Some(Watchdog::Task(runtime.spawn(self.run()).abort_handle()));
         }
         let (stop, stopped) = mpsc::channel();
@@ -363,10 +378,8 @@ impl Renewal {
                 return;
             };
             let key = self.lease.full_key();
-            let answer = self
-                .debouncer
-                .backend()
-                .extend_blocking(key, self.token, ms);
+            let answer =
+                crate::blocking::block_on(self.debouncer.backend().extend(key, self.token, ms));
             if !self.renewed(now, ms, answer) {
                 return;
             }

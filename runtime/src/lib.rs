@@ -49,6 +49,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
+mod blocking;
 mod busy;
 mod debouncer;
 mod error;

@@ -189,7 +189,9 @@ impl Call {
         decode: impl FnOnce(&[u8]) -> Result<R, Error>,
     ) -> Result<Start<R>, Busy> {
         let (debouncer, key) = self.state?;
-        let granted = debouncer.acquire(key, &self.policy).await;
+        let granted = debouncer
+            .acquire(key, &self.policy, crate::backend::Mode::Async)
+            .await;
         decide(granted, decode, self.on_error, self.fingerprint)
     }
 

@@ -1,6 +1,6 @@
 //! Where locks live: one file per backend, one enum to dispatch between them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::Error;
 use crate::token::Token;
@@ -54,12 +54,14 @@ impl Finish {
     };
 }
 
-/// How a guard was taken, which decides how it releases when dropped.
+/// Whether a caller is async code or blocking code: the in-process
+/// backend sleeps and renews differently for each (Redis's connection
+/// serves both alike).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// From async code: release on the tokio runtime.
+    /// From async code, on a tokio runtime.
     Async,
-    /// From blocking code: release on the caller's thread.
+    /// From blocking code, on the caller's thread.
     Blocking,
 }
 
@@ -81,13 +83,6 @@ impl Backend {
         }
     }
 
-    pub(crate) fn acquire_blocking(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
-        match self {
-            Backend::Redis(redis) => redis.acquire_blocking(key, ask),
-            Backend::Memory(memory) => Ok(memory.acquire(key, ask)),
-        }
-    }
-
     /// A mark taken before an acquire: [`wait`](Self::wait) returns at once
     /// if a release happened since (the in-process backend; Redis keeps
     /// its wake-ups in a list, which needs no mark).
@@ -100,26 +95,22 @@ impl Backend {
 
     /// Waits up to `timeout` for a release of `key` (or any key, on the
     /// in-process backend) since `mark`. Waking without one is harmless:
-    /// the caller asks again.
-    pub(crate) async fn wait(&self, key: &str, mark: u64, timeout: Duration) -> Result<(), Error> {
-        match self {
-            Backend::Redis(redis) => redis.wait(key, timeout).await,
-            Backend::Memory(memory) => {
-                memory.wait(mark, timeout).await;
-                Ok(())
-            }
-        }
-    }
-
-    pub(crate) fn wait_blocking(
+    /// the caller asks again. Blocking callers of the in-process backend
+    /// sleep on its condition variable (no timer without a runtime).
+    pub(crate) async fn wait(
         &self,
         key: &str,
         mark: u64,
         timeout: Duration,
+        mode: Mode,
     ) -> Result<(), Error> {
-        match self {
-            Backend::Redis(redis) => redis.wait_blocking(key, timeout),
-            Backend::Memory(memory) => {
+        match (self, mode) {
+            (Backend::Redis(redis), _) => redis.wait(key, timeout).await,
+            (Backend::Memory(memory), Mode::Async) => {
+                memory.wait(mark, timeout).await;
+                Ok(())
+            }
+            (Backend::Memory(memory), Mode::Blocking) => {
                 memory.wait_blocking(mark, timeout);
                 Ok(())
             }
@@ -135,51 +126,33 @@ impl Backend {
         }
     }
 
-    pub(crate) fn extend_blocking(
-        &self,
-        key: &str,
-        token: Token,
-        ttl_ms: u64,
-    ) -> Result<bool, Error> {
-        match self {
-            Backend::Redis(redis) => redis.extend_blocking(key, token, ttl_ms),
-            Backend::Memory(memory) => Ok(memory.extend(key, token, ttl_ms)),
-        }
-    }
-
     /// Gives the lock up if it is still `token`'s: `true` when it was.
+    /// A lease valid until `valid_until` needs no release after it.
     pub(crate) async fn finish(
         &self,
         key: &str,
         token: Token,
         finish: Finish,
+        valid_until: Instant,
     ) -> Result<bool, Error> {
         match self {
-            Backend::Redis(redis) => redis.finish(key, token, &finish).await,
-            Backend::Memory(memory) => Ok(memory.finish(key, token, finish)),
-        }
-    }
-
-    pub(crate) fn finish_blocking(
-        &self,
-        key: &str,
-        token: Token,
-        finish: Finish,
-    ) -> Result<bool, Error> {
-        match self {
-            Backend::Redis(redis) => redis.finish_blocking(key, token, &finish),
+            Backend::Redis(redis) => redis.finish(key, token, &finish, valid_until).await,
             Backend::Memory(memory) => Ok(memory.finish(key, token, finish)),
         }
     }
 
     /// Gives the lock up without making the caller wait for the answer.
-    ///
-    /// From async code the command is queued on the connection before this
-    /// returns, so a later request from the same `Debouncer` is ordered
-    /// after it.
-    pub(crate) fn finish_detached(&self, key: &str, token: Token, mode: Mode, finish: Finish) {
+    /// It is ordered before any later request of the same `Debouncer`,
+    /// from any thread or runtime.
+    pub(crate) fn finish_detached(
+        &self,
+        key: &str,
+        token: Token,
+        finish: Finish,
+        valid_until: Instant,
+    ) {
         match self {
-            Backend::Redis(redis) => redis.finish_detached(key, token, mode, &finish),
+            Backend::Redis(redis) => redis.finish_detached(key, token, &finish, valid_until),
             Backend::Memory(memory) if finish == Finish::RELEASE => {
                 memory.release_detached(key, token);
             }
@@ -189,20 +162,10 @@ impl Backend {
         }
     }
 
-    /// Waits until every release sent so far from this tokio runtime has
-    /// been run by the backend.
+    /// Waits until every release handed to the backend so far has been run.
     pub(crate) async fn flush(&self) -> Result<(), Error> {
         match self {
             Backend::Redis(redis) => redis.flush().await,
-            Backend::Memory(_) => Ok(()),
-        }
-    }
-
-    /// Waits until every release sent so far from this thread's blocking
-    /// code has been run by the backend.
-    pub(crate) fn flush_blocking(&self) -> Result<(), Error> {
-        match self {
-            Backend::Redis(redis) => redis.flush_blocking(),
             Backend::Memory(_) => Ok(()),
         }
     }
