@@ -28,7 +28,10 @@ thread_local! {
 /// runtime's timers or sockets, so this works inside a runtime or outside
 /// any, as plain blocking code does.
 pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
+    // Unconstrained: inside a runtime's task (a sync fn called from async
+    // code), a spent coop budget would make every poll of a channel return
+    // Pending, and this loop would never see the answer.
+    let mut future = std::pin::pin!(tokio::task::unconstrained(future));
     // Most in-process calls finish at the first poll: no waker made.
     if let Poll::Ready(output) = future
         .as_mut()

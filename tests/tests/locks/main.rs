@@ -15,6 +15,7 @@ mod outage;
 mod release_on_exit;
 mod release_order;
 mod release_paths;
+mod runtimes;
 mod sync_in_runtime;
 mod tls;
 mod unexpected;

@@ -71,6 +71,9 @@ type Reply = (RedisResult<Value>, Arc<Cmd>);
 
 /// One request for the connection.
 struct Job {
+    /// Its place in the order the dispatcher received jobs in (an undo
+    /// shares its acquire's): what a flush waits for.
+    seq: u64,
     cmd: Arc<Cmd>,
     kind: Kind,
     /// Where the answer goes; `None` when nobody waits for it.
@@ -89,14 +92,15 @@ enum Kind {
     /// Gives a lock up. Sent, across reconnects, until `until`: the lease
     /// has run out by then, and nothing is left to release.
     Release { until: Instant },
-    /// A `PING` behind the releases handed over before it, answered at
-    /// once when there are none left.
+    /// Answered once every release (and acquire, which may need undoing)
+    /// handed over before it is answered.
     Flush,
 }
 
 impl Job {
     fn new(cmd: Cmd, kind: Kind, reply: Option<oneshot::Sender<Reply>>) -> Job {
         Job {
+            seq: 0,
             cmd: Arc::new(cmd),
             kind,
             reply,
@@ -155,6 +159,8 @@ impl Driver {
             pending: VecDeque::new(),
             sent: VecDeque::new(),
             broken: false,
+            received: 0,
+            flushes: Vec::new(),
             redo: VecDeque::new(),
             failed: failed.clone(),
         };
@@ -213,8 +219,8 @@ impl Driver {
         .await
     }
 
-    /// Waits until Redis has answered every release handed over before:
-    /// at once when none is left, else a `PING` behind them.
+    /// Waits until Redis has answered every release handed over before
+    /// (at once when none is left), or a connection attempt failed.
     pub(super) async fn flush(&self) -> RedisResult<Value> {
         let (reply, answer) = oneshot::channel();
         self.submit(Job::new(redis::cmd("PING"), Kind::Flush, Some(reply)));
@@ -373,6 +379,10 @@ struct Dispatcher {
     /// anything pending.
     redo: VecDeque<Job>,
     failed: Arc<Mutex<Option<RedisError>>>,
+    /// Jobs received so far: the next one's `seq`.
+    received: u64,
+    /// Flushes waiting, with the `seq` they wait up to.
+    flushes: Vec<(u64, oneshot::Sender<Reply>, Arc<Cmd>)>,
 }
 
 impl Dispatcher {
@@ -380,8 +390,17 @@ impl Dispatcher {
         loop {
             while self.open {
                 match self.queue.poll_recv(cx) {
-                    Poll::Ready(Some(job)) if matches!(job.kind, Kind::Flush) => self.flush(job),
-                    Poll::Ready(Some(job)) => self.pending.push_back(job),
+                    Poll::Ready(Some(mut job)) => {
+                        self.received += 1;
+                        job.seq = self.received;
+                        match (job.kind, job.reply) {
+                            (Kind::Flush, Some(reply)) => {
+                                self.flushes.push((job.seq, reply, job.cmd));
+                            }
+                            (Kind::Flush, None) => {}
+                            (_, reply) => self.pending.push_back(Job { reply, ..job }),
+                        }
+                    }
                     Poll::Ready(None) => self.open = false,
                     Poll::Pending => break,
                 }
@@ -393,6 +412,7 @@ impl Dispatcher {
                 break;
             }
         }
+        self.settle_flushes();
         let idle = self.pending.is_empty() && self.sent.is_empty() && self.redo.is_empty();
         if !self.open && idle {
             Poll::Ready(())
@@ -401,20 +421,27 @@ impl Dispatcher {
         }
     }
 
-    /// Every job handed over before `job` is here: with no release among
-    /// them, nothing to wait for.
-    fn flush(&mut self, mut job: Job) {
-        let releasing = self
+    /// Answers the flushes that no release or acquire before them holds
+    /// up any longer.
+    fn settle_flushes(&mut self) {
+        if self.flushes.is_empty() {
+            return;
+        }
+        let oldest = self
             .pending
             .iter()
             .chain(&self.redo)
             .chain(self.sent.iter().map(|(job, _)| job))
-            .any(|job| matches!(job.kind, Kind::Release { .. }));
-        if releasing {
-            job.kind = Kind::Request;
-            self.pending.push_back(job);
-        } else if let Some(reply) = job.reply {
-            let _ = reply.send((Ok(Value::Okay), job.cmd));
+            .filter(|job| !matches!(job.kind, Kind::Request))
+            .map(|job| job.seq)
+            .min()
+            .unwrap_or(u64::MAX);
+        let (done, waiting) = std::mem::take(&mut self.flushes)
+            .into_iter()
+            .partition(|(seq, ..)| *seq <= oldest);
+        self.flushes = waiting;
+        for (_, reply, cmd) in done {
+            let _ = reply.send((Ok(Value::Okay), cmd));
         }
     }
 
@@ -520,6 +547,9 @@ impl Dispatcher {
             }
         }
         self.pending = keep;
+        for (_, reply, cmd) in self.flushes.drain(..) {
+            let _ = reply.send((Err(error.clone()), cmd));
+        }
         let pause = Duration::from_millis(50)
             .saturating_mul(1 << self.failures.min(5))
             .min(MAX_RECONNECT_PAUSE);
@@ -591,7 +621,11 @@ impl Dispatcher {
                     Kind::Request | Kind::Acquire { .. } | Kind::Flush => {
                         // Whether an acquire ran is unknown: undo it first.
                         if let Kind::Acquire { token, ttl } = job.kind {
-                            self.redo.push_back(Job::undo(&job.cmd, token, ttl));
+                            let undo = Job::undo(&job.cmd, token, ttl);
+                            self.redo.push_back(Job {
+                                seq: job.seq,
+                                ..undo
+                            });
                         }
                         if job.retries > 0 && job.wanted() {
                             job.retries -= 1;
@@ -616,7 +650,11 @@ impl Dispatcher {
                     && took
                     && let Kind::Acquire { token, ttl } = job.kind
                 {
-                    self.pending.push_back(Job::undo(&cmd, token, ttl));
+                    let undo = Job::undo(&cmd, token, ttl);
+                    self.pending.push_front(Job {
+                        seq: job.seq,
+                        ..undo
+                    });
                 }
             }
         }
