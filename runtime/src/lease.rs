@@ -100,7 +100,10 @@ impl Lease {
 
     /// The fencing token handed out with this lock (`fence`): every holder
     /// of the key gets a larger one than all before it, including holders
-    /// whose lease ran out. Pass it with every write the lock protects and
+    /// whose lease ran out. On Redis a token is never below the server's
+    /// clock in microseconds, so it keeps increasing across a restart that
+    /// lost the counter, or a failover to a replica that lagged (as long as
+    /// the servers' clocks do not go back). Pass it with every write the lock protects and
     /// have the storage reject tokens older than the newest it has seen
     /// (Kleppmann's fencing). `None` when not asked for.
     #[must_use]

@@ -28,6 +28,15 @@ if redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2]) then
     local fence = 0
     if bit.band(flags, 1) ~= 0 then
         fence = redis.call('INCR', KEYS[2])
+        -- Never below the server's clock in microseconds: a counter lost
+        -- with a restart without persistence, or with a failover to a
+        -- replica that lags, starts again above every token handed out.
+        local now = redis.call('TIME')
+        local floor = tonumber(now[1]) * 1000000 + tonumber(now[2])
+        if fence < floor then
+            fence = floor
+            redis.call('SET', KEYS[2], string.format('%.0f', floor))
+        end
     end
     return {0, fence}
 end

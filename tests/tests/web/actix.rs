@@ -308,13 +308,12 @@ fn a_client_that_disconnects_leaves_no_lock() {
             .expect("the handler ended")
             .expect("the shop lives");
         assert!(!dropped, "actix-web dropped the handler unfinished");
-        // Checked as another instance would, through a `Debouncer` of its
-        // own: the shop's is used from actix's worker runtime, and using it
-        // from this runtime too can lose its queued release (the
-        // connection-per-runtime bug the reliability issue fixes).
-        let url = server.backend.server.as_ref().expect("redis").url();
-        let guard = Debouncer::open(&url)
-            .unwrap()
+        // Checked through the shop's own `Debouncer`, from this runtime,
+        // while actix's worker runtime used it for the handler: the
+        // connection belongs to the `Debouncer`, not to a runtime.
+        let guard = server
+            .backend
+            .debouncer
             .lock("hang:8", LONG)
             .wait(SHORTER_THAN_THE_LEASE)
             .acquire()
