@@ -274,14 +274,22 @@ fn parse_duration_arg(input: ParseStream<'_>, name: &str) -> syn::Result<Millis>
     Err(lookahead.error())
 }
 
+/// The longest duration taken, in milliseconds: 100 years. The runtime
+/// refuses the same bound (`backend::MAX_MILLIS`): Redis and its Lua
+/// scripts take every such value exactly.
+const MAX_MILLIS: u64 = 36_525 * 24 * 3_600_000;
+
 fn nonzero(ms: Option<u64>, span: Span, name: &str) -> syn::Result<Millis> {
     match ms {
         Some(0) => Err(syn::Error::new(
             span,
             format!("`{name}` must be longer than zero"),
         )),
-        Some(ms) => Ok(Millis { ms, span }),
-        None => Err(syn::Error::new(span, format!("`{name}` is too long"))),
+        Some(ms) if ms <= MAX_MILLIS => Ok(Millis { ms, span }),
+        Some(_) | None => Err(syn::Error::new(
+            span,
+            format!("`{name}` is too long: at most 100 years (\"36525d\")"),
+        )),
     }
 }
 

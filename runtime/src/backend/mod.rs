@@ -171,17 +171,54 @@ impl Backend {
     }
 }
 
-/// A duration in whole milliseconds, at least one; zero is a configuration
-/// error (`what` names it).
+/// The longest duration taken, in milliseconds: 100 years (the attribute
+/// refuses the same at compile time). Redis and its Lua scripts, which
+/// read numbers as doubles, take every such value exactly.
+pub(crate) const MAX_MILLIS: u64 = 36_525 * 24 * 3_600_000;
+
+/// A duration in whole milliseconds, at least one and at most
+/// [`MAX_MILLIS`]; anything else is a configuration error (`what` names
+/// it).
 pub(crate) fn millis(duration: Duration, what: &str) -> Result<u64, Error> {
     if duration.is_zero() {
         return Err(Error::config(format!("{what} must be longer than zero")));
     }
-    let ms = duration.as_millis().max(1);
-    u64::try_from(ms).map_err(|_| Error::config(format!("{what} is too long")))
+    match u64::try_from(duration.as_millis().max(1)) {
+        Ok(ms) if ms <= MAX_MILLIS => Ok(ms),
+        _ => Err(Error::config(format!(
+            "{what} is too long: at most 100 years"
+        ))),
+    }
 }
 
 /// A lease in whole milliseconds, at least one; zero is a configuration error.
 pub(crate) fn lease_ms(ttl: Duration) -> Result<u64, Error> {
     millis(ttl, "the lease (ttl)")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{MAX_MILLIS, millis};
+    use crate::Error;
+
+    /// Durations Redis cannot take are configuration errors, never sent.
+    #[test]
+    fn durations_are_bounded() {
+        assert_eq!(millis(Duration::from_micros(1), "w").unwrap(), 1);
+        let century = Duration::from_millis(MAX_MILLIS);
+        assert_eq!(millis(century, "w").unwrap(), MAX_MILLIS);
+        for bad in [
+            Duration::ZERO,
+            century + Duration::from_millis(1),
+            Duration::MAX,
+        ] {
+            assert!(
+                matches!(millis(bad, "the wait"), Err(Error::Config { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(MAX_MILLIS, 100 * 365_250 * 86_400_000 / 1000);
+    }
 }
