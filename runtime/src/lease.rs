@@ -389,3 +389,40 @@ impl Renewal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::{Lease, Renewal};
+    use crate::Debouncer;
+    use crate::debouncer::LockKey;
+    use crate::token::Token;
+
+    /// Each renewal sets a full lease, except the last before `max_hold`,
+    /// which sets only what is left; at `max_hold` renewal is over (a zero
+    /// lease would delete the key in Redis).
+    #[test]
+    fn renewal_never_sets_a_lease_past_max_hold() {
+        let now = Instant::now();
+        let renewal = |stop_at| Renewal {
+            debouncer: Debouncer::memory(),
+            lease: Lease::new(LockKey::from_str("p:", "k"), None, now),
+            token: Token::random(),
+            ttl_ms: 3000,
+            stop_at,
+        };
+        assert_eq!(renewal(None).next_lease(now), Some(3000));
+        let capped = renewal(Some(now + Duration::from_millis(1500)));
+        assert_eq!(capped.next_lease(now), Some(1500));
+        assert_eq!(
+            capped.next_lease(now + Duration::from_millis(1499)),
+            Some(1)
+        );
+        assert_eq!(capped.next_lease(now + Duration::from_millis(1500)), None);
+        assert_eq!(capped.next_lease(now + Duration::from_secs(9)), None);
+        assert_eq!(capped.every(), Duration::from_secs(1));
+    }
+}

@@ -507,3 +507,38 @@ pub enum Either<T> {
     /// The body's value.
     Done(T),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Fingerprint, frame, unframe};
+
+    /// Only the exact header `fp <64 lowercase hex digits>\n` is a
+    /// fingerprint; anything else is a payload stored without one.
+    #[test]
+    fn only_an_exact_header_is_a_fingerprint() {
+        let fingerprint = Fingerprint([0xab; 32]);
+        let framed = frame(Some(fingerprint), b"body".to_vec());
+        assert_eq!(unframe(&framed, Some(fingerprint)), (&b"body"[..], false));
+        assert_eq!(
+            unframe(&framed, Some(Fingerprint([0xac; 32]))),
+            (&b"body"[..], true)
+        );
+        let hex = "ab".repeat(32);
+        for unframed in [
+            // 64 digits and nothing after them.
+            format!("fp {hex}"),
+            // No newline after the digits.
+            format!("fp {hex}Xbody"),
+            // Upper case.
+            format!("fp {}\nbody", hex.to_uppercase()),
+        ] {
+            let stored = unframed.as_bytes();
+            assert_eq!(unframe(stored, None), (stored, false), "{unframed}");
+            assert_eq!(
+                unframe(stored, Some(fingerprint)),
+                (stored, true),
+                "{unframed}"
+            );
+        }
+    }
+}

@@ -513,6 +513,39 @@ macro_rules! __memory_test {
     };
 }
 
+/// Counts the WARN events that name a key (the library's warnings do): a
+/// subscriber of a few lines, no logging crate needed. Install it with
+/// `tracing::subscriber::set_default` or `with_default`.
+#[derive(Debug, Default)]
+pub struct Warnings(std::sync::atomic::AtomicUsize);
+
+impl Warnings {
+    /// How many were logged so far.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let names_a_key = event.metadata().fields().field("key").is_some();
+        if *event.metadata().level() == tracing::Level::WARN && names_a_key {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 /// Polls `future` once, with the current task's waker: how a test drives a
 /// waiter up to its first wait (on the in-memory backend, which answers
 /// without I/O, one poll takes it there) without a timer.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use redis_debounce::{Busy, Debouncer, Error, debounce};
-use redis_debounce_tests::{RedisServer, temp_dir, unix_url};
+use redis_debounce_tests::{RedisServer, Warnings, temp_dir, unix_url};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 /// The configured budget (connect + response, 600 ms) with a margin wide
@@ -30,29 +30,6 @@ async fn pay_anyway(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
     ALLOWED_RUNS.fetch_add(1, Ordering::SeqCst);
     NO_LEASE.store(redis_debounce::lease().is_none(), Ordering::SeqCst);
     Ok(id)
-}
-
-/// Counts the WARN events that name a key (the `on_error = "allow"`
-/// warning does): a subscriber of a few lines, no logging crate needed.
-struct Warnings(AtomicUsize);
-
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let names_a_key = event.metadata().fields().field("key").is_some();
-        if *event.metadata().level() == tracing::Level::WARN && names_a_key {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 #[debounce(key = "pay:{id}", ttl = 30, using = debouncer)]
@@ -131,7 +108,7 @@ async fn outage_then_recovery() {
     );
 
     let started = Instant::now();
-    let warnings = Arc::new(Warnings(AtomicUsize::new(0)));
+    let warnings = Arc::new(Warnings::default());
     let ran = {
         let _logged = tracing::subscriber::set_default(warnings.clone());
         pay_anyway(&debouncer, 3).await
@@ -143,7 +120,7 @@ async fn outage_then_recovery() {
         "a body run without the lock has no lease"
     );
     assert_eq!(
-        warnings.0.load(Ordering::SeqCst),
+        warnings.count(),
         1,
         "one warning says it ran unlocked"
     );

@@ -72,7 +72,68 @@ async fn a_guard_lease_is_lost_once_released(backend: Backend) {
     assert!(lease.is_lost(), "released");
 }
 
+/// `lost()` completes as the guard ends, not when the lease would have
+/// run out (the end notifies it), and `Debug` tells key, fence and state.
+async fn lost_completes_when_the_guard_ends(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let started = tokio::time::Instant::now();
+    let guard = debouncer
+        .lock("escape:5", LONG)
+        .fence()
+        .acquire()
+        .await
+        .expect("free");
+    let lease = guard.lease().clone();
+    let shown = format!("{lease:?}");
+    assert!(
+        shown.contains("escape:5")
+            && shown.contains("fence: Some(")
+            && shown.contains("lost: false"),
+        "{shown}"
+    );
+    let watcher = tokio::spawn({
+        let lease = lease.clone();
+        async move { lease.lost().await }
+    });
+    tokio::task::yield_now().await;
+    drop(guard);
+    watcher.await.expect("the watcher");
+    assert!(started.elapsed() < LONG / 2, "woken only by the clock");
+    assert!(format!("{lease:?}").contains("lost: true"));
+}
+
 on_both_backends! {
     kept_lease_is_lost_after_the_call => super::a_kept_lease_is_lost_after_the_call;
     guard_lease_is_lost_once_released => super::a_guard_lease_is_lost_once_released;
+    #[paused]
+    lost_completes_when_the_guard_ends => super::lost_completes_when_the_guard_ends;
+}
+
+/// A renewal that finds the lock gone (deleted by hand, a failover) marks
+/// the lease lost and wakes `lost()` then, long before the lease would
+/// have run out by the clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_completes_when_renewal_finds_the_lock_gone() {
+    let backend = Backend::redis();
+    let ttl = Duration::from_secs(6);
+    let guard = backend
+        .debouncer
+        .lock("escape:6", ttl)
+        .renew()
+        .acquire()
+        .await
+        .expect("free");
+    let started = tokio::time::Instant::now();
+    let () = redis::cmd("DEL")
+        .arg("debounce:{escape:6}")
+        .query(&mut backend.server.as_ref().unwrap().connection())
+        .unwrap();
+    // The first renewal, at ttl/3, finds it gone.
+    guard.lease().lost().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "woken by the clock, not by the renewal: {:?}",
+        started.elapsed()
+    );
+    assert!(guard.lease().is_lost());
 }

@@ -353,3 +353,25 @@ async fn a_result_over_the_cap_is_not_stored(backend: Backend) {
 on_both_backends! {
     #[paused] a_result_over_the_cap_is_not_stored => super::a_result_over_the_cap_is_not_stored;
 }
+
+#[debounce(key = "report:{id}", ttl = 30, replay = "1h", using = debouncer)]
+fn report_sync(debouncer: &Debouncer, id: u32, size: usize) -> Result<String, AppError> {
+    Ok(".".repeat(size))
+}
+
+/// A result not stored for its size is logged, once, naming its key; one
+/// that fits is not.
+#[test]
+fn a_result_over_the_cap_is_logged() {
+    let debouncer = Debouncer::builder()
+        .max_stored_result(1_000)
+        .memory()
+        .unwrap();
+    let warnings = std::sync::Arc::new(redis_debounce_tests::Warnings::default());
+    tracing::subscriber::with_default(warnings.clone(), || {
+        report_sync(&debouncer, 1, 100).unwrap();
+        assert_eq!(warnings.count(), 0, "it fits");
+        report_sync(&debouncer, 2, 2_000).unwrap();
+        assert_eq!(warnings.count(), 1, "too large to store");
+    });
+}
