@@ -110,3 +110,15 @@ async fn a_missing_permission_is_a_typed_error_that_names_it() {
         "{busy:?}"
     );
 }
+
+/// `Debug` of a `Debouncer` tells where it connects, never the password.
+#[test]
+fn debug_shows_the_address_not_the_password() {
+    let server = RedisServer::start();
+    let debouncer = as_user(&server, "shown", RULE);
+    let shown = format!("{debouncer:?}");
+    assert!(shown.contains("RedisBackend"), "{shown}");
+    assert!(shown.contains("redis.sock"), "the address: {shown}");
+    assert!(shown.contains("response_timeout"), "{shown}");
+    assert!(!shown.contains("app-secret"), "{shown}");
+}
