@@ -119,11 +119,7 @@ async fn outage_then_recovery() {
         NO_LEASE.load(Ordering::SeqCst),
         "a body run without the lock has no lease"
     );
-    assert_eq!(
-        warnings.count(),
-        1,
-        "one warning says it ran unlocked"
-    );
+    assert_eq!(warnings.count(), 1, "one warning says it ran unlocked");
     assert!(
         started.elapsed() < FAILS_WITHIN,
         "took {:?}",

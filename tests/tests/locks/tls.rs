@@ -129,6 +129,9 @@ async fn mutual_tls_works_with_a_client_identity() {
         !debug.contains("PRIVATE KEY"),
         "the key shows in Debug: {debug}"
     );
+    // Shown by its size only.
+    let size = format!("<PEM, {} bytes>", certs.client_key.len());
+    assert!(debug.contains(&size), "{debug}");
     let identified = with_identity.open(&url).unwrap();
     assert_eq!(pay(&identified, 1).await.unwrap(), 1);
     let anonymous = builder.open(&url).unwrap();

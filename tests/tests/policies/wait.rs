@@ -199,3 +199,44 @@ on_both_backends! {
     #[paused] a_dropped_waiter_takes_nothing => super::dropped_waiter_takes_nothing;
     #[paused] a_release_wakes_the_waiter => super::a_release_wakes_the_waiter;
 }
+
+/// How many times Redis ran `command` since the last `CONFIG RESETSTAT`.
+fn calls(redis: &mut redis::Connection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(redis).unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+/// A waiter sleeps between its tries (in `BLPOP`, cut short by a release),
+/// async or blocking: a few tries over two seconds, not a busy loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_sleeps_between_tries() {
+    let backend = Backend::redis();
+    let debouncer = backend.debouncer.clone();
+    let mut redis = backend.server.as_ref().unwrap().connection();
+    let _held = debouncer.try_lock("import:9", LONG).await.unwrap();
+    let wait = Duration::from_secs(2);
+    let () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut redis)
+        .unwrap();
+    let busy = debouncer.lock("import:9", LONG).wait(wait).acquire().await;
+    assert!(busy.expect_err("held throughout").is_held());
+    let sync_debouncer = debouncer.clone();
+    let busy = tokio::task::spawn_blocking(move || {
+        sync_debouncer
+            .lock("import:9", LONG)
+            .wait(wait)
+            .acquire_blocking()
+    })
+    .await
+    .unwrap();
+    assert!(busy.expect_err("held throughout").is_held());
+    let tries = calls(&mut redis, "evalsha");
+    let sleeps = calls(&mut redis, "blpop");
+    // The back-off doubles from 50 ms to 1 s: about 8 tries per wait.
+    assert!((4..=40).contains(&tries), "{tries} tries in two waits");
+    assert!(sleeps >= 2, "{sleeps} sleeps in BLPOP");
+}
