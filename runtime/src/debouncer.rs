@@ -292,7 +292,7 @@ impl Debouncer {
         policy: &Policy,
         mode: Mode,
     ) -> Result<Granted, Busy> {
-        let (ask, mut waiting) = policy.start(&key)?;
+        let (ask, mut waiting) = policy.start(&key, self.backend())?;
         loop {
             // Only a waiter needs the mark (one more trip to the state).
             let mark = if policy.wait.is_some() {
@@ -361,13 +361,13 @@ pub(crate) struct Policy {
 
 impl Policy {
     /// The first request, or the configuration error that stops it.
-    fn start(&self, key: &LockKey) -> Result<(Ask, Waiting), Busy> {
-        self.check()
+    fn start(&self, key: &LockKey, backend: &Backend) -> Result<(Ask, Waiting), Busy> {
+        self.check(backend)
             .map(|ask| (ask, Waiting::new(self.wait)))
             .map_err(|error| Busy::unavailable(key.logical().into(), error))
     }
 
-    fn check(&self) -> Result<Ask, Error> {
+    fn check(&self, backend: &Backend) -> Result<Ask, Error> {
         let ttl_ms = backend::lease_ms(self.ttl)?;
         if let Some(wait) = self.wait {
             backend::millis(wait, "the wait")?;
@@ -382,8 +382,12 @@ impl Policy {
                 return Err(Error::config("max_hold must be at least the ttl"));
             }
         }
+        let token = match backend {
+            Backend::Redis(_) => Token::random(),
+            Backend::Memory(_) => Token::local(),
+        };
         Ok(Ask {
-            token: Token::random(),
+            token,
             ttl_ms,
             fence: self.fence,
             replay: self.replay,

@@ -12,28 +12,72 @@ use std::hash::{BuildHasher, RandomState};
 pub(crate) struct Token([u8; 16]);
 
 thread_local! {
-    // Seeded from the OS through std's randomly keyed SipHash; every thread
-    // gets its own seed, so no lock is shared on the hot path.
-    static STATE: Cell<u64> = Cell::new(RandomState::new().hash_one(std::thread::current().id()));
+    /// The generator's state, and the process it was seeded in. Seeded
+    /// from the OS (std's randomly keyed SipHash) per thread, so no lock
+    /// is shared on the hot path.
+    static STATE: Cell<(u64, u32)> = Cell::new((seed(std::process::id()), std::process::id()));
+}
+
+/// A seed for this thread in process `pid`: std's `RandomState` keys come
+/// from the OS once per thread; the pid and the thread set the streams
+/// apart, also for a `fork()`ed child, whose keys are its parent's.
+fn seed(pid: u32) -> u64 {
+    RandomState::new().hash_one((pid, std::thread::current().id()))
 }
 
 /// wyrand: a fast generator with a 2^64 period that passes `BigCrush`.
+fn wyrand(state: u64) -> (u64, u64) {
+    let s = state.wrapping_add(0xa076_1d64_78bd_642f);
+    let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+    #[allow(clippy::cast_possible_truncation)]
+    let folded = (t >> 64) as u64 ^ t as u64;
+    (s, folded)
+}
+
+/// The next number of this thread's stream, for jitter: no process check
+/// (a forked child sharing its parent's jitter harms nobody).
 pub(crate) fn next_u64() -> u64 {
-    STATE.with(|state| {
-        let s = state.get().wrapping_add(0xa076_1d64_78bd_642f);
-        state.set(s);
-        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
-        #[allow(clippy::cast_possible_truncation)]
-        let folded = (t >> 64) as u64 ^ t as u64;
-        folded
+    STATE.with(|cell| {
+        let (state, pid) = cell.get();
+        let (state, out) = wyrand(state);
+        cell.set((state, pid));
+        out
+    })
+}
+
+/// Two numbers of the stream, after reseeding if this is no longer the
+/// process the stream was seeded in (a `fork()`ed child would otherwise
+/// repeat its parent's tokens).
+fn next_pair(pid: u32) -> (u64, u64) {
+    STATE.with(|cell| {
+        let (mut state, seeded_in) = cell.get();
+        if seeded_in != pid {
+            state = seed(pid);
+        }
+        let (state, first) = wyrand(state);
+        let (state, second) = wyrand(state);
+        cell.set((state, pid));
+        (first, second)
     })
 }
 
 impl Token {
+    /// A token for a lock in Redis, which other processes share: unique
+    /// across threads, processes and `fork()` (one `getpid` per token).
     pub(crate) fn random() -> Self {
+        Self::from_pair(next_pair(std::process::id()))
+    }
+
+    /// A token for the in-process backend, whose locks no other process
+    /// sees: no process check.
+    pub(crate) fn local() -> Self {
+        Self::from_pair((next_u64(), next_u64()))
+    }
+
+    fn from_pair((first, second): (u64, u64)) -> Self {
         let mut bytes = [0; 16];
-        bytes[..8].copy_from_slice(&next_u64().to_le_bytes());
-        bytes[8..].copy_from_slice(&next_u64().to_le_bytes());
+        bytes[..8].copy_from_slice(&first.to_le_bytes());
+        bytes[8..].copy_from_slice(&second.to_le_bytes());
         Token(bytes)
     }
 
@@ -53,17 +97,39 @@ impl fmt::Debug for Token {
 
 #[cfg(test)]
 mod tests {
-    use super::Token;
+    use super::{STATE, Token, next_pair};
 
     #[test]
     fn tokens_differ_within_and_across_threads() {
         let mine: Vec<Token> = (0..1000).map(|_| Token::random()).collect();
+        let local: Vec<Token> = (0..1000).map(|_| Token::local()).collect();
         let theirs = std::thread::spawn(|| (0..1000).map(|_| Token::random()).collect::<Vec<_>>())
             .join()
             .expect("token thread");
-        let mut all: Vec<[u8; 16]> = mine.iter().chain(&theirs).map(|t| t.0).collect();
+        let mut all: Vec<[u8; 16]> = mine
+            .iter()
+            .chain(&local)
+            .chain(&theirs)
+            .map(|t| t.0)
+            .collect();
         all.sort_unstable();
         all.dedup();
-        assert_eq!(all.len(), 2000);
+        assert_eq!(all.len(), 3000);
+    }
+
+    /// A `fork()`ed child starts with its parent's state; its first token
+    /// (another pid) is not the one the parent makes next.
+    #[test]
+    fn a_forked_child_does_not_repeat_its_parent() {
+        let parent = std::process::id();
+        let snapshot = STATE.with(std::cell::Cell::get);
+        let parents_next = next_pair(parent);
+        // The child: the same state, another process.
+        STATE.with(|cell| cell.set(snapshot));
+        let childs_first = next_pair(parent.wrapping_add(1));
+        assert_ne!(parents_next, childs_first);
+        // And the parent's own stream goes on unchanged.
+        STATE.with(|cell| cell.set(snapshot));
+        assert_eq!(next_pair(parent), parents_next);
     }
 }
