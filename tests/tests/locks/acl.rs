@@ -12,7 +12,7 @@ use redis_debounce_tests::RedisServer;
 /// The README's minimal ACL rule for redis-debounce (prefix `debounce:`).
 const RULE: &str = "on >app-secret ~debounce:* resetchannels -@all \
     +ping +set +eval +evalsha +script|load +blpop \
-    +get +del +incr +pttl +pexpire +append +exists +rpush";
+    +get +del +incr +time +pttl +pexpire +append +exists +rpush";
 
 #[debounce(
     key = "order:{id}",
