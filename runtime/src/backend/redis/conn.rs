@@ -20,11 +20,10 @@
 //! token, so no cancelled call leaves a lock behind.
 //!
 //! Waiters sleep in `BLPOP`, which holds a connection while it blocks: they
-//! take connections of their own from a small pool.
+//! take connections of their own from a small pool ([`super::waiters`]).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -33,6 +32,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, RedisError, RedisResult, Value};
 use tokio::sync::{mpsc, oneshot};
 
+use super::waiters::Waiters;
 use super::{cmd, script};
 use crate::token::Token;
 
@@ -40,10 +40,6 @@ use crate::token::Token;
 /// queue is one larger, so writing a request never waits for room, and
 /// the order in which the dispatcher writes is the order Redis runs.
 const MAX_IN_FLIGHT: usize = 1024;
-
-/// Connections kept for waiters (`BLPOP`). A waiter beyond them sleeps
-/// its back-off instead of waiting for a wake-up.
-const WAITER_CONNECTIONS: usize = 16;
 
 /// The longest pause between two attempts to reconnect while releases
 /// wait to be sent.
@@ -58,7 +54,7 @@ pub(super) struct Settings {
 }
 
 impl Settings {
-    fn config(&self, response_timeout: Option<Duration>) -> AsyncConnectionConfig {
+    pub(super) fn config(&self, response_timeout: Option<Duration>) -> AsyncConnectionConfig {
         AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(response_timeout)
@@ -186,11 +182,7 @@ impl Driver {
         Ok(Driver {
             jobs,
             runtime,
-            waiters: Arc::new(Waiters {
-                settings: settings.clone(),
-                idle: Mutex::new(Vec::new()),
-                busy: AtomicUsize::new(0),
-            }),
+            waiters: Arc::new(Waiters::new(settings)),
             failed,
         })
     }
@@ -669,78 +661,4 @@ fn give_up(failed: &Mutex<Option<RedisError>>, cmd: &Cmd, error: RedisError) {
         "redis-debounce: release failed; the lease will expire by itself"
     );
     *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
-}
-
-/// The waiters' connections.
-#[derive(Debug)]
-struct Waiters {
-    settings: Settings,
-    idle: Mutex<Vec<MultiplexedConnection>>,
-    /// Waiters holding a connection now.
-    busy: AtomicUsize,
-}
-
-/// A waiter's claim on one of the connections, given back when dropped.
-struct Slot<'a>(&'a AtomicUsize);
-
-impl<'a> Slot<'a> {
-    fn take(busy: &'a AtomicUsize) -> Option<Self> {
-        busy.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n < WAITER_CONNECTIONS).then_some(n + 1)
-        })
-        .ok()
-        .map(|_| Slot(busy))
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Waiters {
-    async fn wait(self: Arc<Self>, cmd: Cmd, timeout: Duration) -> RedisResult<()> {
-        let Some(_slot) = Slot::take(&self.busy) else {
-            tokio::time::sleep(timeout).await;
-            return Ok(());
-        };
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let budget = timeout + self.settings.connect_timeout + self.settings.response_timeout;
-        let answer = tokio::time::timeout(budget, async {
-            if let Some(mut conn) = pooled {
-                match cmd.query_async::<Value>(&mut conn).await {
-                    Ok(_) => return Ok(conn),
-                    // A pooled connection that died since: once more on a
-                    // new one.
-                    Err(error) if !cmd::needs_new_connection(&error) => return Err(error),
-                    Err(_) => {}
-                }
-            }
-            let mut conn = self
-                .settings
-                .client
-                .get_multiplexed_async_connection_with_config(&self.settings.config(None))
-                .await?;
-            cmd.query_async::<Value>(&mut conn).await?;
-            Ok(conn)
-        })
-        .await;
-        match answer {
-            Ok(Ok(conn)) => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(conn);
-                Ok(())
-            }
-            Ok(Err(error)) => Err(error),
-            // The connection may still be blocked: it is dropped, not kept.
-            Err(_) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
-        }
-    }
 }

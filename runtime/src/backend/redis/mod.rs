@@ -14,6 +14,7 @@ use crate::token::Token;
 mod cmd;
 mod conn;
 mod script;
+mod waiters;
 
 use conn::{Driver, Settings};
 

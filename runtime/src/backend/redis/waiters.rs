@@ -1,0 +1,99 @@
+//! The waiters' connections: a waiter sleeps in `BLPOP`, which holds its
+//! connection while it blocks, so it cannot share the dispatcher's. They
+//! live on the driver's runtime, like the dispatcher's.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{Cmd, RedisResult, Value};
+
+use super::cmd;
+use super::conn::Settings;
+
+/// Connections kept for waiters (`BLPOP`). A waiter beyond them sleeps
+/// its back-off instead of waiting for a wake-up.
+const WAITER_CONNECTIONS: usize = 16;
+
+/// The waiters' connections.
+#[derive(Debug)]
+pub(super) struct Waiters {
+    settings: Settings,
+    idle: Mutex<Vec<MultiplexedConnection>>,
+    /// Waiters holding a connection now.
+    busy: AtomicUsize,
+}
+
+/// A waiter's claim on one of the connections, given back when dropped.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl<'a> Slot<'a> {
+    fn take(busy: &'a AtomicUsize) -> Option<Self> {
+        busy.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < WAITER_CONNECTIONS).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot(busy))
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Waiters {
+    pub(super) fn new(settings: &Settings) -> Self {
+        Waiters {
+            settings: settings.clone(),
+            idle: Mutex::new(Vec::new()),
+            busy: AtomicUsize::new(0),
+        }
+    }
+
+    pub(super) async fn wait(self: Arc<Self>, cmd: Cmd, timeout: Duration) -> RedisResult<()> {
+        let Some(_slot) = Slot::take(&self.busy) else {
+            tokio::time::sleep(timeout).await;
+            return Ok(());
+        };
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let budget = timeout + self.settings.connect_timeout + self.settings.response_timeout;
+        let answer = tokio::time::timeout(budget, async {
+            if let Some(mut conn) = pooled {
+                match cmd.query_async::<Value>(&mut conn).await {
+                    Ok(_) => return Ok(conn),
+                    // A pooled connection that died since: once more on a
+                    // new one.
+                    Err(error) if !cmd::needs_new_connection(&error) => return Err(error),
+                    Err(_) => {}
+                }
+            }
+            let mut conn = self
+                .settings
+                .client
+                .get_multiplexed_async_connection_with_config(&self.settings.config(None))
+                .await?;
+            cmd.query_async::<Value>(&mut conn).await?;
+            Ok(conn)
+        })
+        .await;
+        match answer {
+            Ok(Ok(conn)) => {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(conn);
+                Ok(())
+            }
+            Ok(Err(error)) => Err(error),
+            // The connection may still be blocked: it is dropped, not kept.
+            Err(_) => Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
+        }
+    }
+}
