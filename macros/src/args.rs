@@ -6,7 +6,7 @@ use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitFloat, LitInt, LitStr, Path, Token};
 
-const VALID: &str = "key, ttl, busy, using, on_error, wait, cooldown, replay, replay_errors, renew, max_hold, fence, crate";
+const VALID: &str = "key, ttl, busy, using, on_error, wait, cooldown, replay, replay_errors, fingerprint, renew, max_hold, fence, confirm, crate";
 
 pub(crate) struct Args {
     pub(crate) key: LitStr,
@@ -30,6 +30,10 @@ pub(crate) struct Args {
     pub(crate) max_hold: Option<Millis>,
     /// `fence`: a fencing token with the lock.
     pub(crate) fence: Option<Span>,
+    /// `confirm` / `confirm = true`: the release is confirmed by Redis
+    /// before the fn returns; `confirm = false`: never; unset: when an
+    /// async fn's value is a web response.
+    pub(crate) confirm: Option<bool>,
     pub(crate) krate: Option<Path>,
 }
 
@@ -70,6 +74,7 @@ struct Parsed {
     renew: Option<Span>,
     max_hold: Option<Millis>,
     fence: Option<Span>,
+    confirm: Option<bool>,
     krate: Option<Path>,
 }
 
@@ -95,9 +100,13 @@ impl Parsed {
         match name.as_str() {
             "renew" => return flag(&mut self.renew),
             "fence" => return flag(&mut self.fence),
+            // A flag, or `= true` / `= false`.
+            "confirm" if !input.peek(Token![=]) => {
+                return set_once(&mut self.confirm, true, span, &name);
+            }
             "replay_errors" => return flag(&mut self.replay_errors),
             "key" | "ttl" | "busy" | "using" | "on_error" | "wait" | "cooldown" | "replay"
-            | "fingerprint" | "max_hold" | "crate" => {}
+            | "fingerprint" | "max_hold" | "confirm" | "crate" => {}
             _ => {
                 return Err(syn::Error::new(
                     span,
@@ -112,6 +121,15 @@ impl Parsed {
             "busy" => set_once(&mut self.busy, input.parse()?, span, &name),
             "using" => set_once(&mut self.using, input.parse()?, span, &name),
             "on_error" => set_once(&mut self.on_error, parse_on_error(input)?, span, &name),
+            "confirm" => {
+                let value: syn::LitBool = input.parse().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        "`confirm` takes `true` or `false` (or stands alone, for `true`)",
+                    )
+                })?;
+                set_once(&mut self.confirm, value.value, span, &name)
+            }
             "crate" => {
                 let path: LitStr = input.parse()?;
                 set_once(&mut self.krate, path.parse::<Path>()?, span, &name)
@@ -174,6 +192,7 @@ impl Parse for Args {
             renew: parsed.renew,
             max_hold: parsed.max_hold,
             fence: parsed.fence,
+            confirm: parsed.confirm,
             krate: parsed.krate,
         })
     }

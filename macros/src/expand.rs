@@ -42,6 +42,7 @@ struct Locals {
     ret: Ident,
     succeeded: Ident,
     fingerprint: Ident,
+    finishing: Ident,
     /// The rendered `fingerprint = "..."` template, if any.
     fingerprint_template: Option<Template>,
     /// `replay` of an async handler's HTTP response, and its framework.
@@ -66,6 +67,7 @@ impl Locals {
             ret: Ident::new("__debounce_ret", span),
             succeeded: Ident::new("__debounce_succeeded", span),
             fingerprint: Ident::new("__debounce_fingerprint", span),
+            finishing: Ident::new("__debounce_finishing", span),
             fingerprint_template: None,
             web_replay: None,
         }
@@ -116,7 +118,7 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
     let body = if sig.asyncness.is_some() {
         let ret_ty = return_type(&sig.output);
         let take = take_lock(args, &template, &locals, sig, true);
-        let finish = finish(args, &locals, ret_ty.as_ref());
+        let finish = finish(args, &locals, ret_ty.as_ref(), true);
         locked_async_block(args, &take, &finish, &locals, ret_ty, &func.body)
     } else if returns_future(&sig.output) {
         async_trait_body(args, &template, &locals, sig, &func.body)?
@@ -130,11 +132,12 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
         let Locals { guard, ret, .. } = &locals;
         let scope = Ident::new("__debounce_scope", Span::mixed_site());
         let enter = quote!(let #scope = #private::enter(#guard););
-        if needs_value(args) || locals.either {
-            // The outcome decides the finish, so the body runs in a closure
+        if needs_value(args) || locals.either || args.confirm == Some(true) {
+            // The outcome decides the finish (or the release is confirmed
+            // once the body has its value), so the body runs in a closure
             // whose value is kept (`return` and `?` stay inside it).
             let ret_ty = return_type(&sig.output);
-            let finish = finish(args, &locals, ret_ty.as_ref());
+            let finish = finish(args, &locals, ret_ty.as_ref(), false);
             let done = done(args, &locals);
             let annotation = ret_ty.as_ref().map(|ty| quote!(: #ty));
             let arrow = ret_ty.as_ref().map(|ty| quote!(-> #ty));
@@ -393,19 +396,25 @@ fn needs_value(args: &Args) -> bool {
 
 /// What happens to the lock once the body has a value: released, or with a
 /// successful outcome (`Ok`, or any non-`Result` value) kept taken for the
-/// `cooldown`, and the value stored for `replay`.
-fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>) -> TokenStream {
+/// `cooldown`, and the value stored for `replay`; then handed over (see
+/// [`settle`]).
+fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>, is_async: bool) -> TokenStream {
     let Locals {
         guard,
         ret,
         succeeded,
         fingerprint,
+        finishing,
         ..
     } = locals;
-    if !needs_value(args) {
-        return quote!(::core::mem::drop(#guard););
-    }
     let private = private_path(args, Span::call_site());
+    let settle = settle(args, locals, is_async);
+    if !needs_value(args) {
+        return quote! {
+            let #finishing = #private::release(#guard);
+            #settle
+        };
+    }
     let cooldown_ms = args.cooldown.map_or(0, |cooldown| cooldown.ms);
     let replay_ms = args.replay.map_or(0, |replay| replay.ms);
     // Kept by `take_lock` only with `replay`.
@@ -427,7 +436,8 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>) -> TokenStream {
             let (#ret, #stored) =
                 #store(#ret, #errors, #private::stored_limit(#guard.as_ref())).await;
             let #succeeded = #ret.status().is_success();
-            #private::finish(#guard, #succeeded, #cooldown_ms, #replay_ms, #fingerprint, #stored);
+            let #finishing = #private::finish(#guard, #succeeded, #cooldown_ms, #replay_ms, #fingerprint, #stored);
+            #settle
         };
     }
     // Spanned at the return type, as the decoding in `take_lock`: an
@@ -456,7 +466,34 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>) -> TokenStream {
             use #private::{AnyOutcome as _, ResultOutcome as _};
             (&#ret).__debounce_succeeded()
         };
-        #private::finish(#guard, #succeeded, #cooldown_ms, #replay_ms, #fingerprint, #stored);
+        let #finishing = #private::finish(#guard, #succeeded, #cooldown_ms, #replay_ms, #fingerprint, #stored);
+        #settle
+    }
+}
+
+/// Hands the finish over: confirmed by Redis before the fn returns with
+/// `confirm`, or when an async fn's value is a web response (an axum
+/// `IntoResponse`, an actix-web `Responder`: decided by its type, see the
+/// runtime's `Probe`), so a client's next request never meets the lock;
+/// otherwise detached, off the caller's path.
+fn settle(args: &Args, locals: &Locals, is_async: bool) -> TokenStream {
+    let Locals { ret, finishing, .. } = locals;
+    let private = private_path(args, Span::call_site());
+    let confirm = if let Some(confirm) = args.confirm {
+        quote!(#confirm)
+    } else if is_async {
+        quote!({
+            #[allow(unused_imports)]
+            use #private::{ConfirmsActix as _, ConfirmsAxum as _, ConfirmsNot as _};
+            (&&&#private::Probe(&#ret)).__debounce_confirms()
+        })
+    } else {
+        quote!(false)
+    };
+    if is_async {
+        quote!(#finishing.settle(#confirm).await;)
+    } else {
+        quote!(#finishing.settle_blocking(#confirm);)
     }
 }
 
@@ -640,7 +677,7 @@ fn async_trait_body(
     }
     let take = take_lock(args, template, locals, sig, true);
     let block = &inner.block;
-    let finish = finish(args, locals, ret_ty.as_ref());
+    let finish = finish(args, locals, ret_ty.as_ref(), true);
     let locked = locked_async_block(args, &take, &finish, locals, ret_ty, &quote!(#block));
     let wrapped: Expr = parse_quote!(async move { #locked });
     if let Some(arg) = call.args.first_mut() {

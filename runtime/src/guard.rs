@@ -280,6 +280,12 @@ impl LockGuard {
         crate::blocking::block_on(self.finish(finish))
     }
 
+    /// Gives the lock up with the given finish and waits for Redis's
+    /// answer (the expansion's `confirm`).
+    pub(crate) async fn finish_confirmed(self, finish: Finish) -> Result<bool, Error> {
+        self.finish(finish).await
+    }
+
     /// Gives the lock up off the caller's path, as a drop does, but with
     /// the given finish (the expansion's cooldown after success).
     pub(crate) fn finish_detached(mut self, finish: Finish) {

@@ -252,7 +252,8 @@ fn decide<R>(
 
 /// After the body: with a successful outcome and a cooldown, the key stays
 /// taken for the window; a `stored` result is kept for `replay_ms`;
-/// otherwise the lock is released. None of this waits for Redis.
+/// otherwise the lock is released. [`Finishing::settle`] hands that over,
+/// and waits for Redis's answer only when the call confirms.
 pub fn finish(
     guard: Option<LockGuard>,
     succeeded: bool,
@@ -260,9 +261,9 @@ pub fn finish(
     replay_ms: u64,
     fingerprint: Option<Fingerprint>,
     stored: Option<Vec<u8>>,
-) {
+) -> Finishing {
     let Some(guard) = guard else {
-        return;
+        return Finishing(None);
     };
     let max = guard.debouncer().max_stored_result();
     let store = stored
@@ -284,8 +285,54 @@ pub fn finish(
         cooldown_ms: (succeeded && cooldown_ms > 0).then_some(cooldown_ms),
         store: store.map(|framed| (framed, replay_ms)),
     };
-    guard.finish_detached(finish);
+    Finishing(Some((guard, finish)))
 }
+
+/// A plain release, for a call without `cooldown` or `replay`.
+pub fn release(guard: Option<LockGuard>) -> Finishing {
+    Finishing(guard.map(|guard| (guard, Finish::RELEASE)))
+}
+
+/// How a call gives its lock up, once its body has a value.
+#[derive(Debug)]
+#[must_use = "settle it, or the lock is released by the guard's drop without the finish"]
+pub struct Finishing(Option<(LockGuard, Finish)>);
+
+impl Finishing {
+    /// Hands the finish over; with `confirm`, waits until Redis ran it (a
+    /// web handler's response then never leaves before its release or
+    /// stored result, so the client's next request, to any instance, never
+    /// meets the lock). A failure to confirm is not the call's: the body
+    /// ran, the release stays queued and is sent again after a reconnect.
+    pub async fn settle(self, confirm: bool) {
+        let Finishing(Some((guard, finish))) = self else {
+            return;
+        };
+        if confirm {
+            if let Err(error) = guard.finish_confirmed(finish).await {
+                tracing::debug!(%error, "redis-debounce: the release was not confirmed");
+            }
+        } else {
+            guard.finish_detached(finish);
+        }
+    }
+
+    /// The blocking form of [`settle`](Self::settle), for sync fns.
+    pub fn settle_blocking(self, confirm: bool) {
+        let Finishing(Some((guard, finish))) = self else {
+            return;
+        };
+        if confirm {
+            if let Err(error) = crate::blocking::block_on(guard.finish_confirmed(finish)) {
+                tracing::debug!(%error, "redis-debounce: the release was not confirmed");
+            }
+        } else {
+            guard.finish_detached(finish);
+        }
+    }
+}
+
+pub use crate::web::{ConfirmsActix, ConfirmsAxum, ConfirmsNot, Probe};
 
 /// The largest result a call's `Debouncer` stores (a handler's body is read
 /// up to it); the default when the call runs unlocked.

@@ -328,6 +328,32 @@ impl RedisServer {
             .expect("CLIENT UNPAUSE");
     }
 
+    /// Lifts [`pause_writes`](Self::pause_writes) once `after` has passed,
+    /// on a thread of its own, first noting that it did: whatever returns
+    /// can tell whether the pause was lifted yet.
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer.
+    #[must_use]
+    pub fn unpause_after(&self, after: Duration) -> Unpausing {
+        let lifted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut connection = self.connection();
+        let thread = std::thread::spawn({
+            let lifted = lifted.clone();
+            move || {
+                std::thread::sleep(after);
+                lifted.store(true, Ordering::SeqCst);
+                // What `unpause` sends, on a connection of the thread's own.
+                let _: () = redis::cmd("CLIENT")
+                    .arg("UNPAUSE")
+                    .query(&mut connection)
+                    .expect("CLIENT UNPAUSE");
+            }
+        });
+        Unpausing { lifted, thread }
+    }
+
     /// The TCP port the server listens on.
     ///
     /// # Panics
@@ -386,6 +412,30 @@ impl RedisServer {
     /// As [`await_blocked_in`].
     pub fn await_blocked_in(&self, command: &str) {
         await_blocked_in(&self.url(), command);
+    }
+}
+
+/// A pause that [`RedisServer::unpause_after`] lifts.
+#[derive(Debug)]
+pub struct Unpausing {
+    lifted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Unpausing {
+    /// Whether the pause was lifted yet.
+    #[must_use]
+    pub fn lifted(&self) -> bool {
+        self.lifted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until it is lifted.
+    ///
+    /// # Panics
+    ///
+    /// When lifting it failed.
+    pub fn join(self) {
+        self.thread.join().expect("CLIENT UNPAUSE");
     }
 }
 

@@ -88,6 +88,47 @@ fn whole_seconds(after: Duration) -> u64 {
     seconds.max(1)
 }
 
+/// Whether a debounced fn's value is a web response: then its release (or
+/// stored result) is confirmed by Redis before the response leaves.
+/// Decided by the value's type, by autoref: `(&&&Probe(&value))
+/// .__debounce_confirms()` finds [`ConfirmsAxum`] on an axum
+/// `IntoResponse`, else [`ConfirmsActix`] on an actix-web `Responder`,
+/// else [`ConfirmsNot`]. The expansion calls it; not a public API.
+#[derive(Debug)]
+pub struct Probe<'a, T>(pub &'a T);
+
+/// An axum response confirms (feature `axum`).
+pub trait ConfirmsAxum {
+    /// `true`.
+    fn __debounce_confirms(&self) -> bool {
+        true
+    }
+}
+
+/// An actix-web response confirms (feature `actix-web`).
+pub trait ConfirmsActix {
+    /// `true`.
+    fn __debounce_confirms(&self) -> bool {
+        true
+    }
+}
+
+/// Any other value keeps the fast path: the release is not waited for.
+pub trait ConfirmsNot {
+    /// `false`.
+    fn __debounce_confirms(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<T: axum_core::response::IntoResponse> ConfirmsAxum for &&Probe<'_, T> {}
+
+#[cfg(feature = "actix-web")]
+impl<T: actix_web::Responder> ConfirmsActix for &Probe<'_, T> {}
+
+impl<T> ConfirmsNot for Probe<'_, T> {}
+
 /// The header on a response replayed from a stored one.
 pub(crate) const IDEMPOTENCY_REPLAYED: &str = "idempotency-replayed";
 

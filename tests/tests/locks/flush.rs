@@ -7,8 +7,6 @@
 //! returned before Redis ran them is caught on every run: it would return
 //! while the pause still stands, with the last lock still in Redis.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis_debounce::{Busy, Debouncer, debounce};
@@ -31,27 +29,6 @@ fn pause_writes(server: &RedisServer) {
     server.pause_writes(LONG);
 }
 
-/// Lifts the pause once `PAUSED_FOR` has passed, first noting that it did
-/// (so a `flush` that returns can tell whether the pause was lifted yet).
-fn unpause_later(server: &RedisServer) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
-    let lifted = Arc::new(AtomicBool::new(false));
-    let mut connection = server.connection();
-    let thread = std::thread::spawn({
-        let lifted = lifted.clone();
-        move || {
-            std::thread::sleep(PAUSED_FOR);
-            lifted.store(true, Ordering::SeqCst);
-            // On a connection of its own (the thread cannot borrow the
-            // server), what `RedisServer::unpause` sends.
-            let _: () = redis::cmd("CLIENT")
-                .arg("UNPAUSE")
-                .query(&mut connection)
-                .expect("CLIENT UNPAUSE");
-        }
-    });
-    (lifted, thread)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_returns_once_redis_ran_the_releases() {
     let server = RedisServer::start();
@@ -72,15 +49,15 @@ async fn flush_returns_once_redis_ran_the_releases() {
         ["debounce:{export:500}"],
         "the pause holds it"
     );
-    let (lifted, unpause) = unpause_later(&server);
+    let unpausing = server.unpause_after(PAUSED_FOR);
     debouncer.flush().await.expect("flushed");
     assert!(
-        lifted.load(Ordering::SeqCst),
+        unpausing.lifted(),
         "flush returned while Redis could not yet run the release"
     );
     // Another connection sees what Redis has run: no lock is left.
     assert!(server.keys().is_empty(), "still held: {:?}", server.keys());
-    unpause.join().expect("unpause");
+    unpausing.join();
 }
 
 #[tokio::test]
@@ -126,14 +103,14 @@ fn flush_blocking_returns_once_redis_ran_the_releases() {
         ["debounce:{export-sync:500}"],
         "the pause holds it"
     );
-    let (lifted, unpause) = unpause_later(&server);
+    let unpausing = server.unpause_after(PAUSED_FOR);
     debouncer.flush_blocking().expect("flushed");
     assert!(
-        lifted.load(Ordering::SeqCst),
+        unpausing.lifted(),
         "flush_blocking returned while Redis could not yet run the release"
     );
     assert!(server.keys().is_empty(), "still held: {:?}", server.keys());
-    unpause.join().expect("unpause");
+    unpausing.join();
     // Nothing owed now: flushing again sends nothing, so a frozen server
     // does not hold it up.
     server.pause();

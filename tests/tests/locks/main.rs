@@ -4,6 +4,7 @@
 //! One test binary for the concern (linking is most of a test run's time).
 
 mod acl;
+mod confirm;
 mod expired_holder;
 mod flush;
 mod key_layout;

@@ -3,3 +3,4 @@
 
 mod actix;
 mod axum;
+mod confirm;
