@@ -682,13 +682,17 @@ impl Builder {
         self
     }
 
-    /// How long to wait for a connection to Redis (default 1 s).
+    /// How long to wait for a connection to Redis (default 1 s; more than
+    /// zero, at most 100 years, or [`open`](Self::open) fails).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// How long to wait for Redis to answer one request (default 1 s).
+    /// How long to wait for Redis to answer one request (default 1 s; more
+    /// than zero, at most 100 years, or [`open`](Self::open) fails). An
+    /// acquire that times out is reported to its caller (a [`Busy`] whose
+    /// error is [`Error::Timeout`]) and undone, not sent again.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self
@@ -763,12 +767,13 @@ impl Builder {
     /// # Errors
     ///
     /// [`Error::Config`] for a URL that is not a Redis URL, a prefix with
-    /// braces, or a zero timeout.
+    /// braces, or a timeout of zero or over 100 years.
     pub fn open(self, url: &str) -> Result<Debouncer, Error> {
         let prefix = self.checked_prefix()?;
-        if self.connect_timeout.is_zero() || self.response_timeout.is_zero() {
-            return Err(Error::config("timeouts must be longer than zero"));
-        }
+        // Longer than zero, and at most 100 years (a deadline a lease and
+        // both timeouts past now is still a time the clock can hold).
+        backend::millis(self.connect_timeout, "the connect timeout")?;
+        backend::millis(self.response_timeout, "the response timeout")?;
         let redis = backend::redis::RedisBackend::open(
             url,
             self.connect_timeout,

@@ -120,7 +120,10 @@ impl LockGuard {
     /// Releases the lock and waits for the answer (cancelling the wait still
     /// releases, in the background): `true` when it was still ours and is
     /// now free, `false` when the lease had run out (the key may belong to
-    /// someone else now, and was left alone).
+    /// someone else now, and was left alone). A release whose answer was
+    /// lost with its connection is sent again on the next one; if the
+    /// first try had freed the key, the second finds it gone and reads
+    /// `false` too.
     ///
     /// # Errors
     ///

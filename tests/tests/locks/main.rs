@@ -5,6 +5,7 @@
 
 mod acl;
 mod confirm;
+mod connection;
 mod expired_holder;
 mod flush;
 mod key_layout;
@@ -16,6 +17,7 @@ mod outage;
 mod release_on_exit;
 mod release_order;
 mod release_paths;
+
 mod runtimes;
 mod sync_in_runtime;
 mod tls;

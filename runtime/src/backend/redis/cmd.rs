@@ -216,15 +216,24 @@ pub(super) fn needs_new_connection(error: &redis::RedisError) -> bool {
         || error.is_timeout()
         || error.is_connection_dropped()
         || error.is_connection_refusal()
-        || matches!(
-            error.kind(),
-            ErrorKind::Server(
-                ServerErrorKind::ReadOnly
-                    | ServerErrorKind::BusyLoading
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::NoScript
-            )
+        || refused(error)
+        || matches!(error.kind(), ErrorKind::Server(ServerErrorKind::NoScript))
+}
+
+/// Whether the server answered that it cannot serve the request now (a
+/// replica, loading, its master down, a script running, a slot moving):
+/// the connection is replaced, after a pause, and a release is sent again.
+pub(super) fn refused(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    matches!(
+        error.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::ReadOnly
+                | ServerErrorKind::BusyLoading
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::TryAgain
         )
+    ) || error.code() == Some("BUSY")
 }
 
 #[cfg(test)]

@@ -12,12 +12,21 @@
 //! The dispatcher writes requests in order and reads the answers in order
 //! (Redis answers one connection in order). When the connection breaks,
 //! stalls past the response timeout, or the server says it cannot serve it
-//! (`READONLY`, `LOADING`, `MASTERDOWN`, `NOSCRIPT`), the requests it had in
-//! flight are sent again, in their order, on a new connection: a release
-//! until its lease would have run out anyway, a request once. An acquire
-//! whose answer never reached its caller (the caller gave up, or the
-//! answer was lost with the connection) is undone by a release with its
-//! token, so no cancelled call leaves a lock behind.
+//! (`READONLY`, `LOADING`, `MASTERDOWN`, `BUSY`, `TRYAGAIN`, `NOSCRIPT`),
+//! the requests it had in flight are sent again, in their order, on a new
+//! connection: a release until its lease would have run out anyway, a
+//! request once. An acquire whose answer never reached its caller (the
+//! caller gave up, or the answer was lost with the connection) is undone
+//! by a release with its token, so no cancelled call leaves a lock behind.
+//!
+//! An acquire that timed out is the exception: its stalled connection may
+//! still deliver it, late. It is not sent again (with its token, a late one
+//! could take the lock after the retry's holder released it); its caller
+//! is told of the timeout, and its undo is written behind it on the stalled
+//! connection too, which delivers the two in order. After the server
+//! refused a request, the next connection waits out a growing pause, so a
+//! release refused for as long as a failover takes does not reconnect in a
+//! loop, and a flush waiting for it is told of the refusal.
 //!
 //! Waiters sleep in `BLPOP`, which holds a connection while it blocks: they
 //! take connections of their own from a small pool ([`super::waiters`]).
@@ -155,6 +164,8 @@ impl Driver {
             pending: VecDeque::new(),
             sent: VecDeque::new(),
             broken: false,
+            refused: false,
+            behind: Vec::new(),
             received: 0,
             flushes: Vec::new(),
             redo: VecDeque::new(),
@@ -367,6 +378,17 @@ struct Dispatcher {
     /// The connection failed: nothing more is written on it, and once the
     /// requests in flight on it are answered or failed, it is replaced.
     broken: bool,
+    /// The server refused a request on it (a replica, loading, a script
+    /// running): the next connection waits out a pause, or releases that
+    /// keep being refused would reconnect in a loop.
+    refused: bool,
+    /// Undos written behind acquires that timed out, on the connection
+    /// they went out on (see [`Dispatcher::undo_behind`]). Each holds its
+    /// connection open until it is answered or times out: redis-rs stops a
+    /// connection's writer with its last handle, and it runs on this
+    /// thread, so it may not have written the undo yet when the connection
+    /// is replaced.
+    behind: Vec<Sending>,
     /// Requests to write again on the next connection, in order, before
     /// anything pending.
     redo: VecDeque<Job>,
@@ -445,13 +467,19 @@ impl Dispatcher {
                 break;
             };
             if let Some((job, _)) = self.sent.pop_front() {
-                self.answered(job, answer);
+                self.answered(job, answer, cx);
             }
             progress = true;
         }
+        self.behind
+            .retain_mut(|sending| sending.as_mut().poll(cx).is_pending());
         if self.broken && self.sent.is_empty() {
             self.broken = false;
-            self.conn = Conn::Down { pause: None };
+            let pause = std::mem::take(&mut self.refused).then(|| {
+                self.failures = self.failures.saturating_add(1);
+                Box::pin(tokio::time::sleep(backoff(self.failures)))
+            });
+            self.conn = Conn::Down { pause };
             progress = true;
         }
         progress
@@ -501,7 +529,9 @@ impl Dispatcher {
                 };
                 match made {
                     Ok(conn) => {
-                        self.failures = 0;
+                        // (The failures in a row end with an answer, not a
+                        // connection: a server that refuses every request
+                        // still accepts connections.)
                         self.conn = Conn::Up(conn);
                         // The requests of the last connection go first.
                         while let Some(job) = self.redo.pop_back() {
@@ -530,7 +560,7 @@ impl Dispatcher {
                     }
                     keep.push_back(job);
                 }
-                Kind::Release { .. } => give_up(&self.failed, &job.cmd, error.clone()),
+                Kind::Release { .. } => give_up(&self.failed, job, error.clone()),
                 Kind::Request | Kind::Acquire { .. } | Kind::Flush => {
                     if let Some(reply) = job.reply {
                         let _ = reply.send((Err(error.clone()), job.cmd));
@@ -539,15 +569,37 @@ impl Dispatcher {
             }
         }
         self.pending = keep;
+        self.fail_flushes(error);
+        self.conn = Conn::Down {
+            pause: Some(Box::pin(tokio::time::sleep(backoff(self.failures)))),
+        };
+    }
+
+    /// Every flush waiting is told of `error`: what it waits for cannot be
+    /// done now (it is still sent later, while its lease runs).
+    fn fail_flushes(&mut self, error: &RedisError) {
         for (_, reply, cmd) in self.flushes.drain(..) {
             let _ = reply.send((Err(error.clone()), cmd));
         }
-        let pause = Duration::from_millis(50)
-            .saturating_mul(1 << self.failures.min(5))
-            .min(MAX_RECONNECT_PAUSE);
-        self.conn = Conn::Down {
-            pause: Some(Box::pin(tokio::time::sleep(pause))),
+    }
+
+    /// Writes the undo of a timed-out acquire behind it, on the connection
+    /// it went out on: one that stalled may still deliver the acquire, late
+    /// (after its caller was told of the timeout, or after a retry ran and
+    /// released), and then delivers the undo right after it, in order.
+    fn undo_behind(&mut self, acquire: &Cmd, token: Token, cx: &mut Context<'_>) {
+        let Conn::Up(conn) = &self.conn else {
+            return;
         };
+        let mut conn = conn.clone();
+        let undo = cmd::release(&cmd::key_of(acquire), token);
+        let mut sending: Sending = Box::pin(tokio::task::unconstrained(async move {
+            conn.send_packed_command(&undo).await
+        }));
+        // The first poll queues it; its answer matters to nobody.
+        if sending.as_mut().poll(cx).is_pending() {
+            self.behind.push(sending);
+        }
     }
 
     /// Writes what is pending, in order, while the connection is sound.
@@ -568,6 +620,10 @@ impl Dispatcher {
                         key = cmd::key_of(&job.cmd),
                         "redis-debounce: a release was not sent before its lease ran out"
                     );
+                    // What Redis would have said: the lock was no longer ours.
+                    if let Some(reply) = job.reply {
+                        let _ = reply.send((Ok(Value::Int(0)), job.cmd));
+                    }
                 }
                 continue;
             }
@@ -581,14 +637,14 @@ impl Dispatcher {
             // This first poll queues the request on the connection, in
             // order (there is room: see MAX_IN_FLIGHT).
             match sending.as_mut().poll(cx) {
-                Poll::Ready(answer) => self.answered(job, answer),
+                Poll::Ready(answer) => self.answered(job, answer, cx),
                 Poll::Pending => self.sent.push_back((job, sending)),
             }
         }
         progress
     }
 
-    fn answered(&mut self, mut job: Job, answer: RedisResult<Value>) {
+    fn answered(&mut self, mut job: Job, answer: RedisResult<Value>, cx: &mut Context<'_>) {
         // An error reply comes as a value: made an error here, once.
         match answer.and_then(Value::extract_error) {
             Err(error) if cmd::needs_new_connection(&error) => {
@@ -596,6 +652,12 @@ impl Dispatcher {
                     tracing::debug!(%error, "redis-debounce: replacing the Redis connection");
                 }
                 self.broken = true;
+                if cmd::refused(&error) {
+                    // The server is up and says no: a flush would wait for
+                    // as long as it does (a lease, for a release).
+                    self.refused = true;
+                    self.fail_flushes(&error);
+                }
                 match job.kind {
                     Kind::Release { until } => {
                         if job.retries == 0
@@ -607,19 +669,29 @@ impl Dispatcher {
                         if Instant::now() < until {
                             self.redo.push_back(job);
                         } else {
-                            give_up(&self.failed, &job.cmd, error);
+                            give_up(&self.failed, job, error);
                         }
                     }
                     Kind::Request | Kind::Acquire { .. } | Kind::Flush => {
                         // Whether an acquire ran is unknown: undo it first.
+                        let mut stalled = false;
                         if let Kind::Acquire { token, ttl } = job.kind {
+                            // A timed-out acquire may yet arrive on its
+                            // stalled connection: undone there too, and
+                            // not sent again with the same token (a late
+                            // one could take the lock after the retry's
+                            // holder released it). Its caller is told.
+                            stalled = error.is_timeout();
+                            if stalled {
+                                self.undo_behind(&job.cmd, token, cx);
+                            }
                             let undo = Job::undo(&job.cmd, token, ttl);
                             self.redo.push_back(Job {
                                 seq: job.seq,
                                 ..undo
                             });
                         }
-                        if job.retries > 0 && job.wanted() {
+                        if job.retries > 0 && job.wanted() && !stalled {
                             job.retries -= 1;
                             self.redo.push_back(job);
                         } else if let Some(reply) = job.reply {
@@ -629,8 +701,12 @@ impl Dispatcher {
                 }
             }
             answer => {
+                if answer.is_ok() {
+                    self.failures = 0;
+                }
                 if let (Kind::Release { .. }, Err(error)) = (job.kind, &answer) {
-                    give_up(&self.failed, &job.cmd, error.clone());
+                    let error = error.clone();
+                    return give_up(&self.failed, job, error);
                 }
                 let took = matches!(job.kind, Kind::Acquire { .. })
                     && answer.as_ref().is_ok_and(cmd::took_lock);
@@ -653,12 +729,24 @@ impl Dispatcher {
     }
 }
 
-/// A release that could not be made: logged, and kept for the next flush.
-fn give_up(failed: &Mutex<Option<RedisError>>, cmd: &Cmd, error: RedisError) {
+/// A release that could not be made: logged, kept for the next flush, and
+/// told to its caller if one waits.
+fn give_up(failed: &Mutex<Option<RedisError>>, job: Job, error: RedisError) {
     tracing::warn!(
-        key = cmd::key_of(cmd),
+        key = cmd::key_of(&job.cmd),
         %error,
         "redis-debounce: release failed; the lease will expire by itself"
     );
-    *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+    *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
+    if let Some(reply) = job.reply {
+        let _ = reply.send((Err(error), job.cmd));
+    }
+}
+
+/// The pause before the next connection after `failures` failures in a
+/// row: 100 ms, doubling, at most [`MAX_RECONNECT_PAUSE`].
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(50)
+        .saturating_mul(1 << failures.min(5))
+        .min(MAX_RECONNECT_PAUSE)
 }
