@@ -14,6 +14,7 @@ mod lost_scripts;
 mod memory_backend;
 mod mutual_exclusion;
 mod outage;
+mod processes;
 mod release_on_exit;
 mod release_order;
 mod release_paths;
