@@ -175,9 +175,18 @@ fn parse_hole(text: &str, start: usize) -> Result<Hole<'_>, String> {
         ));
     }
     for member in &path[1..] {
-        if !(ident_like(member)
-            || (!member.is_empty() && member.chars().all(|c| c.is_ascii_digit())))
-        {
+        // `resolve` makes an `Index` or an `Ident` of each member: a tuple
+        // index must fit a `u32`, a field name must lex as an identifier
+        // that is no keyword, `_` nor raw, or `Ident::new` panics (or the
+        // key renders `user.type`).
+        let index = !member.is_empty() && member.bytes().all(|b| b.is_ascii_digit());
+        let valid = if index {
+            member.parse::<u32>().is_ok()
+        } else {
+            syn::parse_str::<Ident>(member)
+                .is_ok_and(|ident| ident == member && !member.starts_with("r#"))
+        };
+        if !valid {
             return Err(format!(
                 "`{{{text}}}`: `{member}` is not a field name; placeholders take field paths only, e.g. `{{user.id}}`"
             ));

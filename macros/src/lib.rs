@@ -7,6 +7,8 @@ mod args;
 mod bindings;
 mod expand;
 mod fallback;
+#[cfg(test)]
+mod fuzz;
 mod item;
 mod key;
 
