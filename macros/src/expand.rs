@@ -43,6 +43,12 @@ struct Locals {
     succeeded: Ident,
     fingerprint: Ident,
     finishing: Ident,
+    /// Returns `impl IntoResponse` / `impl Responder` (a response by its
+    /// spelling: its release is confirmed).
+    web_impl: bool,
+    /// The fn's generic type parameters: a return type naming one cannot be
+    /// probed for being a response (see [`settle`]).
+    type_params: Vec<Ident>,
     /// The rendered `fingerprint = "..."` template, if any.
     fingerprint_template: Option<Template>,
     /// `replay` of an async handler's HTTP response, and its framework.
@@ -68,6 +74,12 @@ impl Locals {
             succeeded: Ident::new("__debounce_succeeded", span),
             fingerprint: Ident::new("__debounce_fingerprint", span),
             finishing: Ident::new("__debounce_finishing", span),
+            web_impl: names_web_impl(&sig.output),
+            type_params: sig
+                .generics
+                .type_params()
+                .map(|param| param.ident.clone())
+                .collect(),
             fingerprint_template: None,
             web_replay: None,
         }
@@ -131,10 +143,13 @@ fn expand(args: &Args, func: ItemFn) -> syn::Result<TokenStream> {
         let private = private_path(args, Span::call_site());
         let Locals { guard, ret, .. } = &locals;
         let scope = Ident::new("__debounce_scope", Span::mixed_site());
-        let enter = quote!(let #scope = #private::enter(#guard););
-        if needs_value(args) || locals.either || args.confirm == Some(true) {
-            // The outcome decides the finish (or the release is confirmed
-            // once the body has its value), so the body runs in a closure
+        let wrapped = needs_value(args) || locals.either;
+        // Inline, `confirm` waits for the release as the scope drops, on
+        // every exit (a wrapped body's finish confirms instead).
+        let confirm_on_drop = !wrapped && args.confirm == Some(true);
+        let enter = quote!(let #scope = #private::enter(#guard, #confirm_on_drop););
+        if wrapped {
+            // The outcome decides the finish, so the body runs in a closure
             // whose value is kept (`return` and `?` stay inside it).
             let ret_ty = return_type(&sig.output);
             let finish = finish(args, &locals, ret_ty.as_ref(), false);
@@ -327,6 +342,36 @@ fn returns_web_impl(output: &ReturnType) -> bool {
     }
 }
 
+/// Whether the return type names `impl IntoResponse` or `impl Responder`
+/// anywhere (`Result<impl IntoResponse, AppError>` too): a response by its
+/// spelling.
+fn names_web_impl(output: &ReturnType) -> bool {
+    fn scan(tokens: TokenStream, after_impl: &mut bool) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Ident(ident) if ident == "impl" => {
+                *after_impl = true;
+                false
+            }
+            TokenTree::Ident(ident) => {
+                *after_impl && (ident == "IntoResponse" || ident == "Responder")
+            }
+            TokenTree::Group(group) => scan(group.stream(), &mut false),
+            TokenTree::Punct(punct) => {
+                // A bound list ends at `,` or `>`.
+                if matches!(punct.as_char(), ',' | '>') {
+                    *after_impl = false;
+                }
+                false
+            }
+            TokenTree::Literal(_) => false,
+        })
+    }
+    match output {
+        ReturnType::Default => false,
+        ReturnType::Type(_, ty) => scan(ty.to_token_stream(), &mut false),
+    }
+}
+
 /// The attribute's policy as the runtime's `Options`.
 fn options(args: &Args, private: &TokenStream) -> TokenStream {
     let on_error = match args.on_error {
@@ -408,7 +453,7 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>, is_async: bool) -
         ..
     } = locals;
     let private = private_path(args, Span::call_site());
-    let settle = settle(args, locals, is_async);
+    let settle = settle(args, locals, ret_ty, is_async);
     if !needs_value(args) {
         return quote! {
             let #finishing = #private::release(#guard);
@@ -472,16 +517,27 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>, is_async: bool) -
 }
 
 /// Hands the finish over: confirmed by Redis before the fn returns with
-/// `confirm`, or when an async fn's value is a web response (an axum
-/// `IntoResponse`, an actix-web `Responder`: decided by its type, see the
-/// runtime's `Probe`), so a client's next request never meets the lock;
-/// otherwise detached, off the caller's path.
-fn settle(args: &Args, locals: &Locals, is_async: bool) -> TokenStream {
+/// `confirm`, or when an async fn's value is a web response, so a client's
+/// next request never meets the lock; otherwise detached, off the caller's
+/// path.
+///
+/// A response is `impl IntoResponse` / `impl Responder` by its spelling,
+/// else decided by the value's type (an axum `IntoResponse`, an actix-web
+/// `Responder`: the runtime's `Probe`) where the return type can be probed:
+/// one that names a lifetime or a reference, an `impl` or `dyn` type,
+/// `Self` or a type parameter cannot (autoref picks impls regardless of
+/// lifetimes, `&'static str`'s for a `&'a str`, and an uninferred type on
+/// ambiguity, either a compile error) and keeps the fast path.
+fn settle(args: &Args, locals: &Locals, ret_ty: Option<&Type>, is_async: bool) -> TokenStream {
     let Locals { ret, finishing, .. } = locals;
     let private = private_path(args, Span::call_site());
+    let probe =
+        is_async && ret_ty.is_some_and(|ty| probeable(ty.to_token_stream(), &locals.type_params));
     let confirm = if let Some(confirm) = args.confirm {
         quote!(#confirm)
-    } else if is_async {
+    } else if is_async && locals.web_impl {
+        quote!(true)
+    } else if probe {
         quote!({
             #[allow(unused_imports)]
             use #private::{ConfirmsActix as _, ConfirmsAxum as _, ConfirmsNot as _};
@@ -495,6 +551,19 @@ fn settle(args: &Args, locals: &Locals, is_async: bool) -> TokenStream {
     } else {
         quote!(#finishing.settle_blocking(#confirm);)
     }
+}
+
+/// Whether a return type can be probed for being a response: it names no
+/// lifetime, reference, `impl`/`dyn` type, `Self` or type parameter.
+fn probeable(tokens: TokenStream, type_params: &[Ident]) -> bool {
+    tokens.into_iter().all(|tree| match tree {
+        TokenTree::Punct(punct) => !matches!(punct.as_char(), '\'' | '&'),
+        TokenTree::Ident(ident) => {
+            ident != "impl" && ident != "dyn" && ident != "Self" && !type_params.contains(&ident)
+        }
+        TokenTree::Group(group) => probeable(group.stream(), type_params),
+        TokenTree::Literal(_) => true,
+    })
 }
 
 /// Whether a type is spelled as a `Result` (`Result<T, E>`, `io::Result<T>`):

@@ -292,7 +292,7 @@ impl Debouncer {
         policy: &Policy,
         mode: Mode,
     ) -> Result<Granted, Busy> {
-        let (ask, mut waiting) = policy.start(&key, self.backend())?;
+        let (mut ask, mut waiting) = policy.start(&key, self.backend())?;
         loop {
             // Only a waiter needs the mark (one more trip to the state).
             let mark = if policy.wait.is_some() {
@@ -300,14 +300,18 @@ impl Debouncer {
             } else {
                 0
             };
-            let ask = waiting.ask(ask);
-            let answer = self.backend().acquire(&key.full, ask).await;
+            let asked = waiting.ask(ask);
+            let answer = self.backend().acquire(&key.full, asked).await;
             let timeout = match waiting.step(&key, answer) {
                 Step::Taken(fence) => {
-                    return Ok(self.granted(key, ask, fence, policy, &waiting, mode));
+                    return Ok(self.granted(key, asked, fence, policy, &waiting, mode));
                 }
                 Step::Done(done) => return done,
                 Step::Wait(timeout) => timeout,
+                Step::Again => {
+                    ask.token = Token::random();
+                    continue;
+                }
             };
             if let Err(error) = self.backend().wait(&key.full, mark, timeout, mode).await {
                 return Err(Busy::unavailable(key.logical().into(), error));
@@ -409,6 +413,9 @@ enum Step {
     Taken(Option<u64>),
     Done(Result<Granted, Busy>),
     Wait(Duration),
+    /// The acquire timed out inside the wait: ask again at once, with a
+    /// fresh token (the timed-out one's undo may still be on its way).
+    Again,
 }
 
 /// The first re-check of a waiter that got no wake-up; doubled up to
@@ -469,6 +476,15 @@ impl Waiting {
                 retry_after,
                 cooling,
             }) => (retry_after, cooling),
+            // A stall (a freeze of Redis, a slow network) shorter than the
+            // wait does not end it.
+            Err(Error::Timeout { .. })
+                if self
+                    .deadline
+                    .is_some_and(|deadline| deadline > Instant::now()) =>
+            {
+                return Step::Again;
+            }
             Err(error) => return Step::Done(Err(Busy::unavailable(key.logical().into(), error))),
         };
         let now = Instant::now();
@@ -692,7 +708,8 @@ impl Builder {
     /// How long to wait for Redis to answer one request (default 1 s; more
     /// than zero, at most 100 years, or [`open`](Self::open) fails). An
     /// acquire that times out is reported to its caller (a [`Busy`] whose
-    /// error is [`Error::Timeout`]) and undone, not sent again.
+    /// error is [`Error::Timeout`]) and undone, not sent again; inside a
+    /// `wait` it is asked again, with a fresh token, until the wait ends.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self

@@ -289,6 +289,14 @@ impl LockGuard {
         self.finish(finish).await
     }
 
+    /// Releases and waits until Redis ran it, from blocking code; a
+    /// failure is logged, not returned (the release stays queued).
+    pub(crate) fn release_confirmed_blocking(self) {
+        if let Err(error) = self.finish_blocking(Finish::RELEASE) {
+            tracing::debug!(%error, "redis-debounce: the release was not confirmed");
+        }
+    }
+
     /// Gives the lock up off the caller's path, as a drop does, but with
     /// the given finish (the expansion's cooldown after success).
     pub(crate) fn finish_detached(mut self, finish: Finish) {

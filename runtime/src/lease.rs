@@ -223,9 +223,10 @@ pub(crate) async fn scope<F: Future>(
 /// Makes `guard` the thread's current one until [`Entered::leave`], or
 /// until the returned value drops (and the guard with it: a `return`, `?`
 /// or panic in the body releases the lock).
-pub(crate) fn enter(guard: Option<LockGuard>) -> Entered {
+pub(crate) fn enter(guard: Option<LockGuard>, confirm: bool) -> Entered {
     Entered {
         previous: Some(THREAD_BODY.with(|current| current.replace(SyncBody::Inside(guard)))),
+        confirm,
     }
 }
 
@@ -234,6 +235,9 @@ pub(crate) fn enter(guard: Option<LockGuard>) -> Entered {
 pub struct Entered {
     /// What the thread had before; `None` once restored.
     previous: Option<SyncBody>,
+    /// Dropped with the guard, it waits until Redis ran the release
+    /// (`confirm` on a sync fn whose body is not wrapped).
+    confirm: bool,
 }
 
 impl Entered {
@@ -253,7 +257,10 @@ impl Entered {
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        drop(self.restore());
+        let guard = self.restore();
+        if let (true, Some(guard)) = (self.confirm, guard) {
+            guard.release_confirmed_blocking();
+        }
     }
 }
 

@@ -353,10 +353,11 @@ pub fn scope<F: Future>(
 }
 
 /// Makes `guard` the thread's current one while a sync body runs; a body
-/// that leaves early drops it, which releases the lock.
+/// that leaves early drops it, which releases the lock (and, with
+/// `confirm`, waits until Redis ran the release).
 #[must_use]
-pub fn enter(guard: Option<LockGuard>) -> crate::lease::Entered {
-    crate::lease::enter(guard)
+pub fn enter(guard: Option<LockGuard>, confirm: bool) -> crate::lease::Entered {
+    crate::lease::enter(guard, confirm)
 }
 
 /// The guard back from [`enter`], once the sync body has its value.

@@ -4,3 +4,4 @@
 mod actix;
 mod axum;
 mod confirm;
+mod confirm_edges;

@@ -164,7 +164,8 @@ impl Driver {
             pending: VecDeque::new(),
             sent: VecDeque::new(),
             broken: false,
-            refused: false,
+            refused: None,
+            refusal: None,
             behind: Vec::new(),
             received: 0,
             flushes: Vec::new(),
@@ -381,7 +382,10 @@ struct Dispatcher {
     /// The server refused a request on it (a replica, loading, a script
     /// running): the next connection waits out a pause, or releases that
     /// keep being refused would reconnect in a loop.
-    refused: bool,
+    refused: Option<RedisError>,
+    /// While that pause runs, the refusal: what a caller who asks meanwhile
+    /// is told at once (connecting for it would be the loop again).
+    refusal: Option<RedisError>,
     /// Undos written behind acquires that timed out, on the connection
     /// they went out on (see [`Dispatcher::undo_behind`]). Each holds its
     /// connection open until it is answered or times out: redis-rs stops a
@@ -475,8 +479,9 @@ impl Dispatcher {
             .retain_mut(|sending| sending.as_mut().poll(cx).is_pending());
         if self.broken && self.sent.is_empty() {
             self.broken = false;
-            let pause = std::mem::take(&mut self.refused).then(|| {
+            let pause = self.refused.take().map(|error| {
                 self.failures = self.failures.saturating_add(1);
+                self.refusal = Some(error);
                 Box::pin(tokio::time::sleep(backoff(self.failures)))
             });
             self.conn = Conn::Down { pause };
@@ -498,12 +503,24 @@ impl Dispatcher {
                     .iter()
                     .chain(&self.redo)
                     .any(|job| !matches!(job.kind, Kind::Release { .. }));
-                // A caller waits: try now. Only releases: after the pause.
-                if !awaited
-                    && let Some(pause) = pause
-                    && pause.as_mut().poll(cx).is_pending()
-                {
-                    return false;
+                let pausing = pause
+                    .as_mut()
+                    .is_some_and(|pause| pause.as_mut().poll(cx).is_pending());
+                if !pausing {
+                    self.refusal = None;
+                }
+                if pausing {
+                    if !awaited {
+                        // Only releases: after the pause.
+                        return false;
+                    }
+                    if let Some(error) = self.refusal.clone() {
+                        // Refused a moment ago: callers are told so at
+                        // once, releases wait for the pause.
+                        self.refuse_callers(&error);
+                        return true;
+                    }
+                    // A caller after a failed connection: try now.
                 }
                 let client = self.settings.client.clone();
                 let config = self.settings.config(Some(self.settings.response_timeout));
@@ -573,6 +590,22 @@ impl Dispatcher {
         self.conn = Conn::Down {
             pause: Some(Box::pin(tokio::time::sleep(backoff(self.failures)))),
         };
+    }
+
+    /// Every caller waiting (not a release, which waits for the next
+    /// connection) is told of `error`.
+    fn refuse_callers(&mut self, error: &RedisError) {
+        let (keep, refused): (VecDeque<Job>, VecDeque<Job>) = self
+            .redo
+            .drain(..)
+            .chain(self.pending.drain(..))
+            .partition(|job| matches!(job.kind, Kind::Release { .. }));
+        self.pending = keep;
+        for job in refused {
+            if let Some(reply) = job.reply {
+                let _ = reply.send((Err(error.clone()), job.cmd));
+            }
+        }
     }
 
     /// Every flush waiting is told of `error`: what it waits for cannot be
@@ -655,14 +688,15 @@ impl Dispatcher {
                 if cmd::refused(&error) {
                     // The server is up and says no: a flush would wait for
                     // as long as it does (a lease, for a release).
-                    self.refused = true;
+                    self.refused = Some(error.clone());
                     self.fail_flushes(&error);
                 }
                 match job.kind {
                     Kind::Release { until } => {
-                        if job.retries == 0
-                            && let Some(reply) = job.reply.take()
-                        {
+                        // Whoever waits for it (a confirming call) hears of
+                        // the failure now, not after the next connection's
+                        // try too; the release itself goes on.
+                        if let Some(reply) = job.reply.take() {
                             let _ = reply.send((Err(error.clone()), job.cmd.clone()));
                         }
                         job.retries = job.retries.saturating_sub(1);
@@ -701,7 +735,9 @@ impl Dispatcher {
                 }
             }
             answer => {
-                if answer.is_ok() {
+                // Served again: an acquire or a request answered (a release
+                // is no sign, a replica answers one that deletes nothing).
+                if answer.is_ok() && matches!(job.kind, Kind::Request | Kind::Acquire { .. }) {
                     self.failures = 0;
                 }
                 if let (Kind::Release { .. }, Err(error)) = (job.kind, &answer) {
