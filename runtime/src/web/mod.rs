@@ -295,4 +295,23 @@ mod tests {
             Err(KeyError::NotVisibleAscii)
         );
     }
+
+    /// A 400 says what is wrong with the header, in its problem body.
+    #[test]
+    fn a_bad_key_problem_says_why() {
+        for (why, detail) in [
+            (KeyError::Missing, "needs an Idempotency-Key header"),
+            (KeyError::Empty, "is empty"),
+            (KeyError::TooLong, "longer than 255 characters"),
+            (KeyError::NotVisibleAscii, "visible ASCII"),
+        ] {
+            let problem = Problem::bad_key(why);
+            assert_eq!((problem.status, problem.retry_after), (400, None));
+            assert!(
+                problem.body().contains(detail),
+                "{why:?}: {}",
+                problem.body()
+            );
+        }
+    }
 }
