@@ -120,14 +120,15 @@ impl LockGuard {
     /// Releases the lock and waits for the answer (cancelling the wait still
     /// releases, in the background): `true` when it was still ours and is
     /// now free, `false` when the lease had run out (the key may belong to
-    /// someone else now, and was left alone). A release whose answer was
-    /// lost with its connection is sent again on the next one; if the
-    /// first try had freed the key, the second finds it gone and reads
-    /// `false` too.
+    /// someone else now, and was left alone). When its first try fails
+    /// (the connection broke, stalled or was refused) the error comes back
+    /// at once, and the release is still sent again on the next connection
+    /// while its lease runs.
     ///
     /// # Errors
     ///
-    /// The backend's [`Error`]; the lease then expires by itself.
+    /// The backend's [`Error`]; the release is still sent again while the lease
+    /// runs, and the lease expires by itself at the latest.
     pub async fn release(self) -> Result<bool, Error> {
         self.finish(Finish::RELEASE).await
     }

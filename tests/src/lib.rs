@@ -16,6 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod proxy;
+
+pub use proxy::Proxy;
+
 /// How long a server may take to accept connections on a loaded machine.
 const READY_WITHIN: Duration = Duration::from_secs(20);
 

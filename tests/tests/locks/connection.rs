@@ -2,18 +2,16 @@
 //! friends), from a hostile review: lost releases, orphaned locks, flush
 //! semantics, stalled, refused and replaced connections, thread leaks,
 //! timeouts the clock cannot hold. A proxy between the library and Redis
-//! (Unix sockets) can stall a connection or swallow its answers.
+//! (Unix sockets, `redis_debounce_tests::proxy`) can stall a connection or
+//! swallow its answers.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use redis_debounce::{Busy, Debouncer, debounce};
-use redis_debounce_tests::{RedisServer, TempDir, poll_once, temp_dir, unix_url};
+use redis_debounce_tests::{Proxy, RedisServer, poll_once};
 
 const LONG: Duration = Duration::from_secs(3600);
 const SHORT: Duration = Duration::from_millis(300);
@@ -42,7 +40,7 @@ fn current_thread() -> tokio::runtime::Runtime {
 
 /// Lock keys only (fencing counters, waiters' markers and wake-up lists
 /// stay, or expire by themselves, by design).
-fn lock_keys(server: &RedisServer) -> Vec<String> {
+pub(crate) fn lock_keys(server: &RedisServer) -> Vec<String> {
     server
         .keys()
         .into_iter()
@@ -83,144 +81,6 @@ fn driver_threads() -> usize {
 
 /// The thread-counting tests run one at a time.
 static COUNTING: Mutex<()> = Mutex::new(());
-
-// ---------------------------------------------------------------------
-// A Unix-socket proxy in front of a redis-server that can stall one
-// connection (hold what the client writes) or lose its answers.
-// ---------------------------------------------------------------------
-
-#[derive(Default)]
-struct Shared {
-    accepted: AtomicUsize,
-    /// Connections with a lower id have what their client writes held back.
-    hold_below: AtomicUsize,
-    /// Connections with a lower id have their answers thrown away.
-    swallow_below: AtomicUsize,
-    /// Per held connection: its upstream socket and the bytes held back.
-    held: Mutex<HashMap<usize, (UnixStream, Vec<u8>)>>,
-    /// Answers read on a connection after its held bytes were let through.
-    released: Mutex<Option<(usize, mpsc::Sender<Vec<u8>>)>>,
-}
-
-struct Proxy {
-    _dir: TempDir,
-    path: PathBuf,
-    shared: Arc<Shared>,
-}
-
-impl Proxy {
-    fn start(upstream: &Path) -> Proxy {
-        let dir = temp_dir("proxy");
-        let path = dir.join("proxy.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        let shared = Arc::new(Shared::default());
-        let upstream = upstream.to_owned();
-        let accept_shared = shared.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = UnixStream::connect(&upstream) else {
-                    return;
-                };
-                let id = accept_shared.accepted.fetch_add(1, Ordering::SeqCst);
-                pump(id, client, server, accept_shared.clone());
-            }
-        });
-        Proxy {
-            _dir: dir,
-            path,
-            shared,
-        }
-    }
-
-    fn url(&self) -> String {
-        unix_url(&self.path)
-    }
-
-    /// Every connection open now stalls: what its client writes from now
-    /// on is held back (new connections pass).
-    fn stall_open_connections(&self) -> usize {
-        let open = self.shared.accepted.load(Ordering::SeqCst);
-        self.shared.hold_below.store(open, Ordering::SeqCst);
-        open
-    }
-
-    /// Every connection open now loses its answers from now on.
-    fn swallow_answers_of_open_connections(&self) {
-        let open = self.shared.accepted.load(Ordering::SeqCst);
-        self.shared.swallow_below.store(open, Ordering::SeqCst);
-    }
-
-    /// Lets the held bytes of connection `id` through, late, and a `PING`
-    /// of the proxy's own behind them; returns what Redis answered to them
-    /// once the `PONG` is in (Redis runs one connection's commands in
-    /// order: every held command has run).
-    fn let_through(&self, id: usize) -> Vec<u8> {
-        let (tx, rx) = mpsc::channel();
-        *self.shared.released.lock().unwrap() = Some((id, tx));
-        let (mut server, bytes) = self
-            .shared
-            .held
-            .lock()
-            .unwrap()
-            .remove(&id)
-            .expect("bytes held on that connection");
-        assert!(!bytes.is_empty());
-        server.write_all(&bytes).unwrap();
-        server.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
-        let mut answers = Vec::new();
-        while !answers.ends_with(b"+PONG\r\n") {
-            let chunk = rx
-                .recv_timeout(BOUND)
-                .expect("Redis answered the late bytes");
-            answers.extend_from_slice(&chunk);
-        }
-        answers.truncate(answers.len() - b"+PONG\r\n".len());
-        answers
-    }
-}
-
-fn pump(id: usize, mut client: UnixStream, mut server: UnixStream, shared: Arc<Shared>) {
-    let mut client_w = client.try_clone().unwrap();
-    let mut server_w = server.try_clone().unwrap();
-    let up = shared.clone();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65536];
-        loop {
-            let n = match client.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            if id < up.hold_below.load(Ordering::SeqCst) {
-                let mut held = up.held.lock().unwrap();
-                let entry = held
-                    .entry(id)
-                    .or_insert_with(|| (server_w.try_clone().unwrap(), Vec::new()));
-                entry.1.extend_from_slice(&buf[..n]);
-            } else if server_w.write_all(&buf[..n]).is_err() {
-                return;
-            }
-        }
-    });
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65536];
-        loop {
-            let n = match server.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            if let Some((released, tx)) = &*shared.released.lock().unwrap()
-                && *released == id
-            {
-                let _ = tx.send(buf[..n].to_vec());
-            }
-            if id < shared.swallow_below.load(Ordering::SeqCst) {
-                continue;
-            }
-            let _ = client_w.write_all(&buf[..n]);
-        }
-    });
-}
 
 /// An acquire that stalled on its connection (a partition: the bytes are
 /// neither delivered nor lost) times out: its caller is told, and it is not
@@ -802,10 +662,10 @@ async fn a_release_that_meets_busy_is_sent_again() {
     );
 }
 
-/// A release that ran but whose answer was lost is sent again on the next
-/// connection: the key is freed. (That second try finds the key gone and
-/// answers 0, so `release()` then reads `false`: the rustdoc of
-/// `LockGuard::release` says so.)
+/// A release that ran but whose answer was lost: `release()` reports the
+/// timeout at once (a confirming call is held no longer than the response
+/// timeout), the key is freed, and the release is sent again on the next
+/// connection, where compare-and-delete makes the repeat harmless.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_whose_answer_was_lost_still_frees_the_key() {
     let server = RedisServer::start();
@@ -820,7 +680,10 @@ async fn a_release_whose_answer_was_lost_still_frees_the_key() {
     proxy.swallow_answers_of_open_connections();
     let released = guard.release().await;
     assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
-    assert!(released.is_ok(), "{released:?}");
+    assert!(
+        matches!(released, Err(redis_debounce::Error::Timeout { .. })),
+        "{released:?}"
+    );
 }
 
 /// 40 waiters on one key, beyond the 16 waiter connections: every

@@ -6,6 +6,7 @@
 mod acl;
 mod confirm;
 mod connection;
+mod connection_edges;
 mod expired_holder;
 mod flush;
 mod key_layout;
@@ -15,9 +16,11 @@ mod memory_backend;
 mod mutual_exclusion;
 mod outage;
 mod processes;
+mod proxy_chaos;
 mod release_on_exit;
 mod release_order;
 mod release_paths;
+mod restart;
 
 mod runtimes;
 mod sync_in_runtime;

@@ -5,3 +5,4 @@ mod actix;
 mod axum;
 mod confirm;
 mod confirm_edges;
+mod workers;

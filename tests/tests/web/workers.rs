@@ -1,0 +1,128 @@
+//! actix-web with four workers (four runtimes, one thread each) sharing
+//! one `Debouncer` on a real Redis: 1,000 requests on one key, one at a
+//! time, each on a new HTTP connection so that actix hands them to its
+//! workers in turn. A handler's release is confirmed before its response
+//! leaves, so no request meets the lock of the one before, whichever
+//! worker ran either; and the workers share the `Debouncer`'s connection,
+//! so Redis sees one connection from the library, not one per worker.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_web::web::{self, Data};
+use actix_web::{App, HttpResponse, HttpServer};
+use redis_debounce::{Debouncer, debounce};
+use redis_debounce_tests::RedisServer;
+
+const WORKERS: usize = 4;
+const REQUESTS: usize = 1000;
+/// The library's connections to Redis, at most: the dispatcher's one (and
+/// a reconnect's), however many workers use the `Debouncer`; waiters'
+/// connections are for calls that wait, and these do not.
+const LIBRARY_CONNECTIONS: u64 = 4;
+
+struct Counter {
+    debouncer: Debouncer,
+    runs: AtomicUsize,
+    /// The threads the handler ran on: actix's workers.
+    threads: Mutex<HashSet<std::thread::ThreadId>>,
+}
+
+#[debounce(key = "tick", ttl = 30, using = counter.debouncer)]
+async fn tick(counter: Data<Counter>) -> HttpResponse {
+    counter.runs.fetch_add(1, Ordering::SeqCst);
+    counter
+        .threads
+        .lock()
+        .unwrap()
+        .insert(std::thread::current().id());
+    HttpResponse::Ok().finish()
+}
+
+/// A field of an `INFO` section, as a number.
+fn info(connection: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(connection).unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}:\n{info}"))
+}
+
+#[test]
+fn a_thousand_sequential_requests_on_four_workers_meet_no_lock() {
+    actix_web::rt::System::new().block_on(async {
+        let server = RedisServer::start();
+        let counter = Data::new(Counter {
+            debouncer: Debouncer::open(&server.url()).unwrap(),
+            runs: AtomicUsize::new(0),
+            threads: Mutex::new(HashSet::new()),
+        });
+        let data = counter.clone();
+        let http = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/tick", web::post().to(tick))
+        })
+        .workers(WORKERS)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let url = format!("http://{}/tick", http.addrs()[0]);
+        let running = http.run();
+        let handle = running.handle();
+        actix_web::rt::spawn(running);
+        // A new connection per request: actix deals connections out to
+        // its workers in turn.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+
+        // The test's own connection, open before the counts start.
+        let mut redis = server.connection();
+        let connections_before = info(&mut redis, "stats", "total_connections_received");
+        let mut most_clients = 0;
+        let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+        for request in 0..REQUESTS {
+            let response = client.post(&url).send().await.unwrap();
+            *statuses.entry(response.status().as_u16()).or_default() += 1;
+            // Every tenth: how many clients Redis has now, besides this one.
+            if request % 10 == 0 {
+                most_clients =
+                    most_clients.max(info(&mut redis, "clients", "connected_clients") - 1);
+            }
+        }
+        // (Before `keys()`, which opens a connection of its own.)
+        let made = info(&mut redis, "stats", "total_connections_received") - connections_before;
+        let left: Vec<String> = server
+            .keys()
+            .into_iter()
+            .filter(|key| key.ends_with('}'))
+            .collect();
+        let threads = counter.threads.lock().unwrap().len();
+        handle.stop(true).await;
+
+        eprintln!(
+            "{REQUESTS} requests on {threads} workers: {statuses:?}; the library had at most \
+             {most_clients} connections open and made {made}"
+        );
+        assert_eq!(
+            statuses.get(&409),
+            None,
+            "a request met a lock: {statuses:?}"
+        );
+        assert_eq!(statuses.get(&200), Some(&REQUESTS), "{statuses:?}");
+        assert_eq!(counter.runs.load(Ordering::SeqCst), REQUESTS);
+        assert!(left.is_empty(), "left {left:?}");
+        assert!(
+            threads >= 2,
+            "the requests ran on {threads} worker(s) only: the test proves nothing across workers"
+        );
+        assert!(
+            most_clients <= LIBRARY_CONNECTIONS && made <= LIBRARY_CONNECTIONS,
+            "with {WORKERS} workers the library had {most_clients} connections open at once and \
+             made {made} in all"
+        );
+    });
+}
