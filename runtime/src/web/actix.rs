@@ -151,3 +151,42 @@ pub fn replayed_response(stored: &[u8]) -> Result<HttpResponse, crate::Error> {
     response.insert_header((super::IDEMPOTENCY_REPLAYED, "true"));
     Ok(response.body(body.to_vec()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use actix_web::ResponseError;
+    use actix_web::http::StatusCode;
+
+    use crate::{Busy, Error, KeyError};
+
+    /// What middleware reads off an `actix_web::Error` agrees with the
+    /// response itself.
+    #[test]
+    fn status_codes_agree_with_the_responses() {
+        for (busy, status) in [
+            (
+                Busy::held("k".into(), Some(Duration::from_secs(1)), false),
+                StatusCode::CONFLICT,
+            ),
+            (
+                Busy::held("k".into(), Some(Duration::from_secs(1)), true),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (
+                Busy::unavailable("k".into(), Error::config("down")),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (Busy::mismatch("k".into()), StatusCode::UNPROCESSABLE_ENTITY),
+        ] {
+            assert_eq!(busy.status_code(), status, "{busy:?}");
+            assert_eq!(busy.error_response().status(), status, "{busy:?}");
+        }
+        assert_eq!(KeyError::Missing.status_code(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            KeyError::Missing.error_response().status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}
