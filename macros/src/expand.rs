@@ -49,6 +49,10 @@ struct Locals {
     /// The fn's generic type parameters: a return type naming one cannot be
     /// probed for being a response (see [`settle`]).
     type_params: Vec<Ident>,
+    /// A parameter (the receiver too) is or holds a reference or lifetime:
+    /// the return type may then hide an elided one (`Cow<str>`), and is not
+    /// probed.
+    borrows: bool,
     /// The rendered `fingerprint = "..."` template, if any.
     fingerprint_template: Option<Template>,
     /// `replay` of an async handler's HTTP response, and its framework.
@@ -80,6 +84,10 @@ impl Locals {
                 .type_params()
                 .map(|param| param.ident.clone())
                 .collect(),
+            borrows: sig.inputs.iter().any(|input| match input {
+                syn::FnArg::Receiver(receiver) => borrows(receiver.to_token_stream()),
+                syn::FnArg::Typed(typed) => borrows(typed.ty.to_token_stream()),
+            }),
             fingerprint_template: None,
             web_replay: None,
         }
@@ -531,8 +539,9 @@ fn finish(args: &Args, locals: &Locals, ret_ty: Option<&Type>, is_async: bool) -
 fn settle(args: &Args, locals: &Locals, ret_ty: Option<&Type>, is_async: bool) -> TokenStream {
     let Locals { ret, finishing, .. } = locals;
     let private = private_path(args, Span::call_site());
-    let probe =
-        is_async && ret_ty.is_some_and(|ty| probeable(ty.to_token_stream(), &locals.type_params));
+    let probe = is_async
+        && !locals.borrows
+        && ret_ty.is_some_and(|ty| probeable(ty.to_token_stream(), &locals.type_params));
     let confirm = if let Some(confirm) = args.confirm {
         quote!(#confirm)
     } else if is_async && locals.web_impl {
@@ -554,15 +563,34 @@ fn settle(args: &Args, locals: &Locals, ret_ty: Option<&Type>, is_async: bool) -
 }
 
 /// Whether a return type can be probed for being a response: it names no
-/// lifetime, reference, `impl`/`dyn` type, `Self` or type parameter.
+/// lifetime but `'static` (so `&'static str` is probed, `&'a str` is not),
+/// no other reference, no `impl`/`dyn` type, `Self` or type parameter.
 fn probeable(tokens: TokenStream, type_params: &[Ident]) -> bool {
-    tokens.into_iter().all(|tree| match tree {
-        TokenTree::Punct(punct) => !matches!(punct.as_char(), '\'' | '&'),
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let is_static = |at: usize| {
+        matches!(trees.get(at), Some(TokenTree::Punct(p)) if p.as_char() == '\'')
+            && matches!(trees.get(at + 1), Some(TokenTree::Ident(i)) if i == "static")
+    };
+    trees.iter().enumerate().all(|(at, tree)| match tree {
+        TokenTree::Punct(punct) => match punct.as_char() {
+            '\'' => is_static(at),
+            '&' => is_static(at + 1),
+            _ => true,
+        },
         TokenTree::Ident(ident) => {
-            ident != "impl" && ident != "dyn" && ident != "Self" && !type_params.contains(&ident)
+            ident != "impl" && ident != "dyn" && ident != "Self" && !type_params.contains(ident)
         }
         TokenTree::Group(group) => probeable(group.stream(), type_params),
         TokenTree::Literal(_) => true,
+    })
+}
+
+/// Whether a parameter's type is or holds a reference or a lifetime.
+fn borrows(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Punct(punct) => matches!(punct.as_char(), '\'' | '&'),
+        TokenTree::Group(group) => borrows(group.stream()),
+        _ => false,
     })
 }
 

@@ -308,7 +308,12 @@ impl Debouncer {
                 }
                 Step::Done(done) => return done,
                 Step::Wait(timeout) => timeout,
-                Step::Again => {
+                Step::Again(error) => {
+                    // A try takes up to the response timeout: none that
+                    // would end past the deadline.
+                    if waiting.left() < self.backend().response_timeout() {
+                        return Err(Busy::unavailable(key.logical().into(), error));
+                    }
                     ask.token = Token::random();
                     continue;
                 }
@@ -414,8 +419,9 @@ enum Step {
     Done(Result<Granted, Busy>),
     Wait(Duration),
     /// The acquire timed out inside the wait: ask again at once, with a
-    /// fresh token (the timed-out one's undo may still be on its way).
-    Again,
+    /// fresh token (the timed-out one's undo may still be on its way), if
+    /// another try fits before the deadline.
+    Again(Error),
 }
 
 /// The first re-check of a waiter that got no wake-up; doubled up to
@@ -466,6 +472,13 @@ impl Waiting {
         Ask { wait_ms, ..ask }
     }
 
+    /// How long the wait has left (nothing without one).
+    fn left(&self) -> Duration {
+        self.deadline.map_or(Duration::ZERO, |deadline| {
+            deadline.saturating_duration_since(Instant::now())
+        })
+    }
+
     fn step(&mut self, key: &LockKey, answer: Result<Acquire, Error>) -> Step {
         let (retry_after, cooling) = match answer {
             Ok(Acquire::Taken { fence }) => return Step::Taken(fence),
@@ -478,12 +491,12 @@ impl Waiting {
             }) => (retry_after, cooling),
             // A stall (a freeze of Redis, a slow network) shorter than the
             // wait does not end it.
-            Err(Error::Timeout { .. })
+            Err(error @ Error::Timeout { .. })
                 if self
                     .deadline
                     .is_some_and(|deadline| deadline > Instant::now()) =>
             {
-                return Step::Again;
+                return Step::Again(error);
             }
             Err(error) => return Step::Done(Err(Busy::unavailable(key.logical().into(), error))),
         };

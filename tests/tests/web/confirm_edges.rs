@@ -72,7 +72,7 @@ async fn a_generic_fn_with_confirm_confirms() {
 
 // ---- a confirmed release during an outage
 
-#[debounce(key = "h:{id}", ttl = 300, using = debouncer)]
+#[debounce(key = "h:{id}", ttl = 300, confirm, using = debouncer)]
 async fn frozen_handler(
     debouncer: &Debouncer,
     server: &RedisServer,
@@ -82,7 +82,7 @@ async fn frozen_handler(
     Ok(Json(id))
 }
 
-#[debounce(key = "i:{id}", ttl = 300, using = debouncer)]
+#[debounce(key = "i:{id}", ttl = 300, confirm, using = debouncer)]
 async fn paused_handler(
     debouncer: &Debouncer,
     server: &RedisServer,
@@ -121,7 +121,7 @@ async fn a_confirmed_release_in_an_outage_is_bounded_by_the_response_timeout() {
 
 // ---- cancellation during the confirm, panics, `?`, sync fns in a runtime
 
-#[debounce(key = "j:{id}", ttl = 300, using = debouncer)]
+#[debounce(key = "j:{id}", ttl = 300, confirm, using = debouncer)]
 async fn held_handler(
     debouncer: &Debouncer,
     server: &RedisServer,
@@ -150,7 +150,7 @@ async fn cancelled_during_confirm_releases_once() {
     assert_eq!(eval_calls(&server) - evals, 1, "one release");
 }
 
-#[debounce(key = "k:{id}", ttl = 300, using = debouncer)]
+#[debounce(key = "k:{id}", ttl = 300, confirm, using = debouncer)]
 async fn panicking(debouncer: &Debouncer, id: u32) -> Result<Json<u32>, Busy> {
     assert!(id == 0, "body panics");
     Ok(Json(id))
@@ -239,7 +239,9 @@ struct Service {
 
 #[async_trait::async_trait]
 impl Pay for Service {
-    #[debounce(key = "n:{id}", ttl = 300, using = self.debouncer)]
+    // A method on `&self` is not probed (its return type could hide an
+    // elided lifetime): it says `confirm`.
+    #[debounce(key = "n:{id}", ttl = 300, confirm, using = self.debouncer)]
     async fn pay(&self, server: &RedisServer, id: u32) -> Result<Json<u32>, Busy> {
         std::mem::forget(hold_writes(server));
         Ok(Json(id))

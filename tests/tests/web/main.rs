@@ -5,4 +5,5 @@ mod actix;
 mod axum;
 mod confirm;
 mod confirm_edges;
+mod confirm_shapes;
 mod workers;

@@ -220,6 +220,18 @@ pub(super) fn needs_new_connection(error: &redis::RedisError) -> bool {
         || matches!(error.kind(), ErrorKind::Server(ServerErrorKind::NoScript))
 }
 
+/// Whether a refusal lasts (a replica, loading, its master down): callers
+/// are told of it for a moment without a new connection each.
+pub(super) fn refuses_callers(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    matches!(
+        error.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::ReadOnly | ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown
+        )
+    )
+}
+
 /// Whether the server answered that it cannot serve the request now (a
 /// replica, loading, its master down, a script running, a slot moving):
 /// the connection is replaced, after a pause, and a release is sent again.

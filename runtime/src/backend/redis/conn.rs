@@ -54,6 +54,11 @@ const MAX_IN_FLIGHT: usize = 1024;
 /// wait to be sent.
 const MAX_RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
+/// How long after a refusal callers are told of it without a new
+/// connection: a failover's end is noticed this soon, and a stream of
+/// callers makes a connection at most this often.
+const CALLERS_PAUSE: Duration = Duration::from_millis(200);
+
 /// How to reach Redis.
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
@@ -166,6 +171,7 @@ impl Driver {
             broken: false,
             refused: None,
             refusal: None,
+            last_error: None,
             behind: Vec::new(),
             received: 0,
             flushes: Vec::new(),
@@ -383,9 +389,13 @@ struct Dispatcher {
     /// running): the next connection waits out a pause, or releases that
     /// keep being refused would reconnect in a loop.
     refused: Option<RedisError>,
-    /// While that pause runs, the refusal: what a caller who asks meanwhile
-    /// is told at once (connecting for it would be the loop again).
-    refusal: Option<RedisError>,
+    /// The refusal, and when: for [`CALLERS_PAUSE`] what a caller who asks
+    /// is told at once (connecting for each would be the loop again). Not
+    /// for `BUSY` or `TRYAGAIN`, which last a moment.
+    refusal: Option<(RedisError, Instant)>,
+    /// Why the connection is down: what a release's waiting caller is told
+    /// during a pause (it is not held for the pause).
+    last_error: Option<RedisError>,
     /// Undos written behind acquires that timed out, on the connection
     /// they went out on (see [`Dispatcher::undo_behind`]). Each holds its
     /// connection open until it is answered or times out: redis-rs stops a
@@ -481,7 +491,10 @@ impl Dispatcher {
             self.broken = false;
             let pause = self.refused.take().map(|error| {
                 self.failures = self.failures.saturating_add(1);
-                self.refusal = Some(error);
+                if cmd::refuses_callers(&error) {
+                    self.refusal = Some((error.clone(), Instant::now()));
+                }
+                self.last_error = Some(error);
                 Box::pin(tokio::time::sleep(backoff(self.failures)))
             });
             self.conn = Conn::Down { pause };
@@ -510,17 +523,22 @@ impl Dispatcher {
                     self.refusal = None;
                 }
                 if pausing {
+                    // Releases wait for the pause; whoever waits for one
+                    // hears why now.
+                    if let Some(error) = self.last_error.clone() {
+                        self.answer_waiting_releases(&error);
+                    }
                     if !awaited {
-                        // Only releases: after the pause.
                         return false;
                     }
-                    if let Some(error) = self.refusal.clone() {
-                        // Refused a moment ago: callers are told so at
-                        // once, releases wait for the pause.
+                    if let Some((error, at)) = self.refusal.clone()
+                        && at.elapsed() < CALLERS_PAUSE
+                    {
+                        // Refused a moment ago: callers are told so.
                         self.refuse_callers(&error);
                         return true;
                     }
-                    // A caller after a failed connection: try now.
+                    // A caller: try now.
                 }
                 let client = self.settings.client.clone();
                 let config = self.settings.config(Some(self.settings.response_timeout));
@@ -565,6 +583,7 @@ impl Dispatcher {
     /// Every caller waiting is told; releases wait for the next attempt.
     fn connect_failed(&mut self, error: &RedisError) {
         self.failures = self.failures.saturating_add(1);
+        self.last_error = Some(error.clone());
         let mut keep = VecDeque::new();
         for job in self.redo.drain(..).chain(self.pending.drain(..)) {
             match job.kind {
@@ -590,6 +609,19 @@ impl Dispatcher {
         self.conn = Conn::Down {
             pause: Some(Box::pin(tokio::time::sleep(backoff(self.failures)))),
         };
+    }
+
+    /// The callers waiting for releases that wait for the next connection
+    /// are told of `error`; the releases stay.
+    fn answer_waiting_releases(&mut self, error: &RedisError) {
+        for job in self.redo.iter_mut().chain(self.pending.iter_mut()) {
+            // Only a release's: a caller's reply is its own to answer.
+            if let Kind::Release { .. } = job.kind
+                && let Some(reply) = job.reply.take()
+            {
+                let _ = reply.send((Err(error.clone()), job.cmd.clone()));
+            }
+        }
     }
 
     /// Every caller waiting (not a release, which waits for the next

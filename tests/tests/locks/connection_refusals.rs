@@ -1,0 +1,287 @@
+//! Refusals and outages at their edges, from a third hostile review: a
+//! confirmed release is held no longer than the response timeout during a
+//! refusal's pause or an outage; callers are served again soon after a
+//! failover ends, and one `BUSY` script does not turn them away after it
+//! ended; a wait ends by its deadline while Redis is frozen; a sync
+//! `confirm` body that panics on a current-thread runtime still releases.
+
+use std::time::{Duration, Instant};
+
+use redis_debounce::{Busy, Debouncer, LockGuard, debounce};
+use redis_debounce_tests::RedisServer;
+
+const LONG: Duration = Duration::from_secs(3600);
+
+fn with_timeout(url: &str, timeout: Duration) -> Debouncer {
+    Debouncer::builder()
+        .connect_timeout(timeout)
+        .response_timeout(timeout)
+        .open(url)
+        .unwrap()
+}
+
+fn demote(server: &RedisServer) {
+    let port = redis_debounce_tests::free_port();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(port)
+        .query(&mut server.connection())
+        .unwrap();
+}
+
+fn promote(server: &RedisServer) {
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut server.connection())
+        .unwrap();
+}
+
+/// Refused acquires for `for_how_long`: the back-off grows to its 1 s cap.
+async fn hammer(debouncer: &Debouncer, for_how_long: Duration) -> usize {
+    let started = Instant::now();
+    let mut refused = 0;
+    while started.elapsed() < for_how_long {
+        if debouncer.try_lock("hammer", LONG).await.is_err() {
+            refused += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    refused
+}
+
+async fn guards(debouncer: &Debouncer, n: usize) -> Vec<LockGuard> {
+    let mut guards = Vec::new();
+    for i in 0..n {
+        guards.push(debouncer.try_lock(&format!("held{i}"), LONG).await.unwrap());
+    }
+    guards
+}
+
+/// debounce.md (`confirm`): "a release that cannot be confirmed (an
+/// outage) does not fail the call and holds it no longer than the response
+/// timeout". During a failover (READONLY) a confirming release waits out
+/// the refusal's pause (up to 1 s), not the 300 ms response timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_release_during_a_refusal_pause_is_bounded_by_the_response_timeout() {
+    let timeout = Duration::from_millis(300);
+    let server = RedisServer::start();
+    let debouncer = with_timeout(&server.url(), timeout);
+    let held = guards(&debouncer, 3).await;
+    demote(&server);
+    hammer(&debouncer, Duration::from_millis(2500)).await;
+    let mut took = Vec::new();
+    for guard in held {
+        let started = Instant::now();
+        let answer = guard.release().await;
+        took.push((started.elapsed(), answer.is_ok()));
+    }
+    promote(&server);
+    assert!(
+        took.iter()
+            .all(|(t, _)| *t <= timeout + Duration::from_millis(150)),
+        "response timeout {timeout:?}: confirmed releases held {took:?}"
+    );
+}
+
+/// The same with Redis down (connection refused): the release waits for
+/// the connect pause before its attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_release_during_an_outage_is_bounded_by_the_response_timeout() {
+    let timeout = Duration::from_millis(300);
+    let mut server = RedisServer::start();
+    let debouncer = with_timeout(&server.url(), timeout);
+    let held = guards(&debouncer, 3).await;
+    server.stop();
+    hammer(&debouncer, Duration::from_millis(1500)).await;
+    let mut took = Vec::new();
+    for guard in held {
+        let started = Instant::now();
+        let answer = guard.release().await;
+        took.push((started.elapsed(), answer.is_ok()));
+    }
+    assert!(
+        took.iter()
+            .all(|(t, _)| *t <= timeout + Duration::from_millis(150)),
+        "response timeout {timeout:?}: confirmed releases held {took:?}"
+    );
+}
+
+/// Redis is a master again, answering at once, yet every caller is told
+/// the stale READONLY until the pause ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_are_served_soon_after_a_promotion() {
+    let server = RedisServer::start();
+    let debouncer = with_timeout(&server.url(), Duration::from_millis(300));
+    let held = guards(&debouncer, 1).await;
+    demote(&server);
+    hammer(&debouncer, Duration::from_millis(2500)).await;
+    // Returns with the refusal just read: a 1 s pause starts now.
+    for guard in held {
+        let _ = guard.release().await;
+    }
+    promote(&server);
+    let promoted = Instant::now();
+    let mut stale = 0;
+    let first_error = loop {
+        match debouncer.try_lock("after", LONG).await {
+            Ok(_) => break None,
+            Err(busy) => {
+                stale += 1;
+                if promoted.elapsed() > Duration::from_secs(3) {
+                    break Some(format!("{busy:?}"));
+                }
+                if stale == 1 {
+                    eprintln!("first refusal after promote: {busy:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let took = promoted.elapsed();
+    assert!(
+        took < Duration::from_millis(600),
+        "promoted: first lock after {took:?}, {stale} callers refused meanwhile ({first_error:?})"
+    );
+}
+
+fn spin_script(server: &RedisServer, millis: u64) -> std::thread::JoinHandle<()> {
+    let mut connection = server.connection();
+    std::thread::spawn(move || {
+        let _: redis::RedisResult<redis::Value> = redis::cmd("EVAL")
+            .arg(format!(
+                "local s = redis.call('TIME') local start = s[1] * 1000000 + s[2] \
+                 while true do local t = redis.call('TIME') \
+                 if t[1] * 1000000 + t[2] - start > {} then break end end return 1",
+                millis * 1000
+            ))
+            .arg(0)
+            .query(&mut connection);
+    })
+}
+
+/// One script running 60 ms (another client's; `BUSY` after 10 ms): once
+/// it has ended, Redis answers every command, yet the next caller is told
+/// BUSY from the pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_busy_script_does_not_refuse_callers_after_it_ends() {
+    let server = RedisServer::start();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("busy-reply-threshold")
+        .arg("10")
+        .query(&mut server.connection())
+        .unwrap();
+    let debouncer = with_timeout(&server.url(), Duration::from_millis(300));
+    drop(
+        debouncer
+            .try_lock("warm", LONG)
+            .await
+            .unwrap()
+            .release()
+            .await,
+    );
+    // Until a call of ours meets BUSY (the script runs past the threshold
+    // when it arrives): the precondition, not the finding.
+    let mut during = String::new();
+    for _ in 0..10 {
+        let script = spin_script(&server, 60);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        let answer = debouncer.try_lock("during", LONG).await.map(drop);
+        during = format!("{answer:?}");
+        script.join().unwrap();
+        if during.contains("BUSY") {
+            break;
+        }
+        // Out of any pause before the next try.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    eprintln!("during the script: {during}");
+    assert!(during.contains("BUSY"), "never met BUSY: {during}");
+    // Redis answers again: prove it on a connection of our own.
+    let _: String = redis::cmd("PING").query(&mut server.connection()).unwrap();
+    let ended = Instant::now();
+    let after = debouncer.try_lock("after", LONG).await.map(drop);
+    assert!(
+        after.is_ok(),
+        "during the script: {during}; {:?} after it ended and PING answered: {after:?}",
+        ended.elapsed()
+    );
+}
+
+#[debounce(key = "d:{id}", ttl = 3600, wait = "1500ms", using = debouncer)]
+async fn waits_1500ms(debouncer: &Debouncer, id: usize) -> Result<(), Busy> {
+    Ok(())
+}
+
+/// wait = 1500ms, response timeout 1 s, Redis frozen: the re-asked acquire
+/// after the first timeout is not bounded by the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_ends_by_its_deadline_while_redis_is_frozen() {
+    let server = RedisServer::start();
+    let debouncer = with_timeout(&server.url(), Duration::from_secs(1));
+    waits_1500ms(&debouncer, 0).await.unwrap();
+    debouncer.flush().await.unwrap();
+    server.pause();
+    let started = Instant::now();
+    let waited = waits_1500ms(&debouncer, 1).await;
+    let took = started.elapsed();
+    server.resume();
+    assert!(
+        took <= Duration::from_millis(1500 + 250),
+        "wait = 1500ms: returned after {took:?}: {waited:?}"
+    );
+}
+
+// ---- sync `confirm` on drop
+
+#[debounce(key = "s:{id}", ttl = 300, confirm, using = debouncer)]
+fn sync_confirm_panics(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+    assert!(id == 0, "body panics");
+    Ok(id)
+}
+
+/// A panicking sync body with `confirm`, in a current-thread runtime, on
+/// the in-memory backend: the unwind confirms the release without a hang
+/// or an abort, and the key is free after.
+#[tokio::test]
+async fn sync_confirm_panicking_in_a_current_thread_runtime_memory() {
+    let debouncer = Debouncer::memory();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sync_confirm_panics(&debouncer, 1)
+    }));
+    assert!(caught.is_err());
+    let again = debouncer.try_lock("s:1", LONG).await;
+    assert!(again.is_ok(), "{again:?}");
+}
+
+/// The same on Redis, writes held back 400 ms as the body panics: the
+/// unwind waits for the release (confirmed), and the key is gone.
+#[tokio::test]
+async fn sync_confirm_panicking_in_a_current_thread_runtime_redis() {
+    let server = RedisServer::start();
+    let debouncer = with_timeout(&server.url(), Duration::from_secs(5));
+    let started = Instant::now();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sync_confirm_panics_paused(&debouncer, &server, 1)
+    }));
+    let took = started.elapsed();
+    let left = server.keys();
+    assert!(caught.is_err());
+    assert!(
+        took >= Duration::from_millis(400) && left.is_empty(),
+        "unwound after {took:?} with {left:?}"
+    );
+}
+
+#[debounce(key = "p:{id}", ttl = 300, confirm, using = debouncer)]
+fn sync_confirm_panics_paused(
+    debouncer: &Debouncer,
+    server: &RedisServer,
+    id: u32,
+) -> Result<u32, Busy> {
+    server.pause_writes(Duration::from_secs(60));
+    std::mem::forget(server.unpause_after(Duration::from_millis(400)));
+    assert!(id == 0, "body panics");
+    Ok(id)
+}
