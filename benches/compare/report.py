@@ -3,7 +3,7 @@ command, table, goals) and docs/benchmarks.png (a chart). The criterion
 benches' output for the in-memory backend and wait mode's wake-ups, when
 given, adds their figures.
 
-python report.py <results.jsonl> <docs dir> <pairs> [memory.txt wake.txt]
+python report.py <results.jsonl> <docs dir> <pairs> [memory.txt wake.txt [window.txt]]
 """
 
 import json
@@ -77,12 +77,32 @@ def memory_table(rows):
     return "\n".join(lines) + "\n"
 
 
+def window_section(path):
+    """The window bench's two lines, as a section of their own."""
+    lines = [line.strip() for line in open(path) if line.startswith(("fast path", "confirm"))]
+    if not lines:
+        return ""
+    body = "\n".join(f"- {line}" for line in lines)
+    return f"""
+## The fast path's window
+
+`cargo bench -p redis-debounce-benches --bench window`: two `Debouncer`s
+(two app instances) on one loopback Redis; a debounced call on one, then
+at once a `try_lock` of the same key on the other, 20,000 times. Without
+`confirm` the other instance may meet the lock whose release is still on
+its way; with `confirm` (web handlers' default) it never does:
+
+{body}
+"""
+
+
 def main():
     path, docs, pairs = sys.argv[1], sys.argv[2], int(sys.argv[3])
     memory_rows = criterion_rows(sys.argv[4]) if len(sys.argv) > 4 else []
     # The goal is the first benchmark's: the guard's acquire + release pair.
     memory_ns = nanoseconds(memory_rows[0][1]) if memory_rows else None
     wake_us = wake_p50_us(sys.argv[5]) if len(sys.argv) > 5 else None
+    window = window_section(sys.argv[6]) if len(sys.argv) > 6 else ""
     rows = [json.loads(line) for line in open(path) if line.strip()]
     find = lambda name, mode: next((r for r in rows if r["name"] == name and r["mode"] == mode), None)
 
@@ -182,7 +202,7 @@ mode's wake-ups, and rewrites this file and `docs/benchmarks.png`.
 
 Throughput ratios are the median of the ten per-round ratios; the latency
 ratio compares the p50s of all calls.
-{memory_table(memory_rows)}
+{memory_table(memory_rows)}{window}
 ## Where the figures come from
 
 - A debounced call waits for the acquire's answer only. The release is
