@@ -309,9 +309,10 @@ impl Debouncer {
                 Step::Done(done) => return done,
                 Step::Wait(timeout) => timeout,
                 Step::Again(error) => {
-                    // A try takes up to the response timeout: none that
-                    // would end past the deadline.
-                    if waiting.left() < self.backend().response_timeout() {
+                    // While any of the wait is left: a stall that ends
+                    // inside it does not end it (a try may then run past
+                    // the deadline by up to one response timeout).
+                    if waiting.left().is_zero() {
                         return Err(Busy::unavailable(key.logical().into(), error));
                     }
                     ask.token = Token::random();
@@ -419,8 +420,8 @@ enum Step {
     Done(Result<Granted, Busy>),
     Wait(Duration),
     /// The acquire timed out inside the wait: ask again at once, with a
-    /// fresh token (the timed-out one's undo may still be on its way), if
-    /// another try fits before the deadline.
+    /// fresh token (the timed-out one's undo may still be on its way),
+    /// while the wait has time left.
     Again(Error),
 }
 

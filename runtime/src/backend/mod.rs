@@ -162,14 +162,6 @@ impl Backend {
         }
     }
 
-    /// How long one request may take at most (none, in memory).
-    pub(crate) fn response_timeout(&self) -> Duration {
-        match self {
-            Backend::Redis(redis) => redis.response_timeout(),
-            Backend::Memory(_) => Duration::ZERO,
-        }
-    }
-
     /// Waits until every release handed to the backend so far has been run.
     pub(crate) async fn flush(&self) -> Result<(), Error> {
         match self {

@@ -171,7 +171,6 @@ impl Driver {
             broken: false,
             refused: None,
             refusal: None,
-            last_error: None,
             behind: Vec::new(),
             received: 0,
             flushes: Vec::new(),
@@ -393,9 +392,6 @@ struct Dispatcher {
     /// is told at once (connecting for each would be the loop again). Not
     /// for `BUSY` or `TRYAGAIN`, which last a moment.
     refusal: Option<(RedisError, Instant)>,
-    /// Why the connection is down: what a release's waiting caller is told
-    /// during a pause (it is not held for the pause).
-    last_error: Option<RedisError>,
     /// Undos written behind acquires that timed out, on the connection
     /// they went out on (see [`Dispatcher::undo_behind`]). Each holds its
     /// connection open until it is answered or times out: redis-rs stops a
@@ -492,9 +488,8 @@ impl Dispatcher {
             let pause = self.refused.take().map(|error| {
                 self.failures = self.failures.saturating_add(1);
                 if cmd::refuses_callers(&error) {
-                    self.refusal = Some((error.clone(), Instant::now()));
+                    self.refusal = Some((error, Instant::now()));
                 }
-                self.last_error = Some(error);
                 Box::pin(tokio::time::sleep(backoff(self.failures)))
             });
             self.conn = Conn::Down { pause };
@@ -511,11 +506,11 @@ impl Dispatcher {
                 if self.pending.is_empty() && self.redo.is_empty() {
                     return false;
                 }
-                let awaited = self
-                    .pending
-                    .iter()
-                    .chain(&self.redo)
-                    .any(|job| !matches!(job.kind, Kind::Release { .. }));
+                // Someone waits: a caller, or whoever confirms a release.
+                let awaited =
+                    self.pending.iter().chain(&self.redo).any(|job| {
+                        !matches!(job.kind, Kind::Release { .. }) || job.reply.is_some()
+                    });
                 let pausing = pause
                     .as_mut()
                     .is_some_and(|pause| pause.as_mut().poll(cx).is_pending());
@@ -523,22 +518,20 @@ impl Dispatcher {
                     self.refusal = None;
                 }
                 if pausing {
-                    // Releases wait for the pause; whoever waits for one
-                    // hears why now.
-                    if let Some(error) = self.last_error.clone() {
-                        self.answer_waiting_releases(&error);
-                    }
+                    // Releases alone wait for the pause.
                     if !awaited {
                         return false;
                     }
                     if let Some((error, at)) = self.refusal.clone()
                         && at.elapsed() < CALLERS_PAUSE
                     {
-                        // Refused a moment ago: callers are told so.
+                        // Refused a moment ago: whoever waits is told so
+                        // (the releases stay, for after the pause).
                         self.refuse_callers(&error);
+                        self.answer_waiting_releases(&error);
                         return true;
                     }
-                    // A caller: try now.
+                    // Someone waits: try now.
                 }
                 let client = self.settings.client.clone();
                 let config = self.settings.config(Some(self.settings.response_timeout));
@@ -567,6 +560,7 @@ impl Dispatcher {
                         // (The failures in a row end with an answer, not a
                         // connection: a server that refuses every request
                         // still accepts connections.)
+                        self.refusal = None;
                         self.conn = Conn::Up(conn);
                         // The requests of the last connection go first.
                         while let Some(job) = self.redo.pop_back() {
@@ -583,7 +577,6 @@ impl Dispatcher {
     /// Every caller waiting is told; releases wait for the next attempt.
     fn connect_failed(&mut self, error: &RedisError) {
         self.failures = self.failures.saturating_add(1);
-        self.last_error = Some(error.clone());
         let mut keep = VecDeque::new();
         for job in self.redo.drain(..).chain(self.pending.drain(..)) {
             match job.kind {

@@ -115,11 +115,6 @@ impl RedisBackend {
         Ok(self.driver()?.runtime())
     }
 
-    /// How long one request may take at most.
-    pub(crate) fn response_timeout(&self) -> Duration {
-        self.settings.response_timeout
-    }
-
     /// Until when a release of a lease valid until `valid_until` is worth
     /// sending: the server's lease ends no earlier than ours (it started
     /// after we read our clock), and a little later does no harm
