@@ -408,6 +408,73 @@ impl RedisServer {
         keys
     }
 
+    /// The lock keys in the server (`debounce:{…}`): fencing counters,
+    /// waiters' markers and wake-up lists stay, or expire by themselves.
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer.
+    #[must_use]
+    pub fn lock_keys(&self) -> Vec<String> {
+        self.keys()
+            .into_iter()
+            .filter(|key| key.starts_with("debounce:") && key.ends_with('}'))
+            .collect()
+    }
+
+    /// Makes the server a replica of a master that does not exist, as a
+    /// failover does to a demoted master: it keeps its data, answers reads
+    /// and refuses writes with `READONLY`.
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer, or still takes writes.
+    pub fn demote(&self) {
+        let _: () = redis::cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg(free_port())
+            .query(&mut self.connection())
+            .expect("REPLICAOF");
+        let set: redis::RedisResult<()> = redis::cmd("SET")
+            .arg("probe")
+            .arg("1")
+            .query(&mut self.connection());
+        assert!(
+            set.as_ref().is_err_and(|e| e.code() == Some("READONLY")),
+            "{set:?}"
+        );
+    }
+
+    /// Makes a [`demote`](Self::demote)d server a master again.
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer.
+    pub fn promote(&self) {
+        let _: () = redis::cmd("REPLICAOF")
+            .arg("NO")
+            .arg("ONE")
+            .query(&mut self.connection())
+            .expect("REPLICAOF NO ONE");
+    }
+
+    /// A number of `INFO stats` (`total_connections_received`, ...).
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer or has no such field.
+    #[must_use]
+    pub fn info_stat(&self, field: &str) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query(&mut self.connection())
+            .expect("INFO");
+        info.lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| value.trim().parse().ok())
+            .expect("a number")
+    }
+
     /// Waits until a client of this server is blocked in `command`; see
     /// [`await_blocked_in`].
     ///
@@ -417,6 +484,21 @@ impl RedisServer {
     pub fn await_blocked_in(&self, command: &str) {
         await_blocked_in(&self.url(), command);
     }
+}
+
+/// A `Debouncer` at `url` whose connect and response timeouts are both
+/// `timeout`: the connection tests' impatient client.
+///
+/// # Panics
+///
+/// For an invalid URL.
+#[must_use]
+pub fn impatient(url: &str, timeout: Duration) -> redis_debounce::Debouncer {
+    redis_debounce::Debouncer::builder()
+        .connect_timeout(timeout)
+        .response_timeout(timeout)
+        .open(url)
+        .expect("a valid URL")
 }
 
 /// A pause that [`RedisServer::unpause_after`] lifts.

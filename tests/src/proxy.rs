@@ -184,6 +184,21 @@ impl Proxy {
         )
     }
 
+    /// A proxy in front of `server`: on a Unix socket of its own for a
+    /// server on a Unix socket, on loopback TCP for one on TCP.
+    ///
+    /// # Panics
+    ///
+    /// When the proxy cannot listen.
+    #[must_use]
+    pub fn in_front_of(server: &crate::RedisServer) -> Proxy {
+        let url = server.url();
+        match url.strip_prefix("redis+unix://") {
+            Some(socket) => Proxy::start(Path::new(socket)),
+            None => Proxy::tcp(&url),
+        }
+    }
+
     /// A proxy on a free loopback TCP port in front of the server at
     /// `upstream_url` (`redis://127.0.0.1:<port>/`, as
     /// [`RedisServer::start_tcp`](crate::RedisServer::start_tcp) has it).

@@ -5,7 +5,6 @@
 //! (Unix sockets, `redis_debounce_tests::proxy`) can stall a connection or
 //! swallow its answers.
 
-use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -38,36 +37,6 @@ fn current_thread() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Lock keys only (fencing counters, waiters' markers and wake-up lists
-/// stay, or expire by themselves, by design).
-pub(crate) fn lock_keys(server: &RedisServer) -> Vec<String> {
-    server
-        .keys()
-        .into_iter()
-        .filter(|key| key.ends_with('}'))
-        .collect()
-}
-
-/// Makes a demoted server a master again.
-fn promote(server: &RedisServer) {
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("NO")
-        .arg("ONE")
-        .query(&mut server.connection())
-        .unwrap();
-}
-
-fn info_stat(server: &RedisServer, field: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("stats")
-        .query(&mut server.connection())
-        .unwrap();
-    info.lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .map(|value| value.trim().parse().unwrap())
-        .unwrap()
-}
-
 /// Threads of this process named like the connection driver's.
 fn driver_threads() -> usize {
     std::fs::read_dir("/proc/self/task")
@@ -92,12 +61,7 @@ static COUNTING: Mutex<()> = Mutex::new(());
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_acquire_on_a_stalled_connection_leaves_no_lock() {
     let server = RedisServer::start();
-    let socket = server
-        .url()
-        .strip_prefix("redis+unix://")
-        .unwrap()
-        .to_owned();
-    let proxy = Proxy::start(Path::new(&socket));
+    let proxy = Proxy::in_front_of(&server);
     let debouncer = impatient(&proxy.url());
     // The dispatcher's connection is open (connection 0).
     job(&debouncer, 0).await.unwrap();
@@ -115,11 +79,11 @@ async fn a_late_acquire_on_a_stalled_connection_leaves_no_lock() {
         "{busy:?}"
     );
     debouncer.flush().await.unwrap();
-    assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
+    assert!(server.lock_keys().is_empty(), "{:?}", server.lock_keys());
 
     // The stalled connection delivers its bytes late.
     let answer = proxy.let_through(0);
-    let left = lock_keys(&server);
+    let left = server.lock_keys();
     let pttl: i64 = redis::cmd("PTTL")
         .arg("debounce:{report}")
         .query(&mut server.connection())
@@ -142,15 +106,15 @@ async fn a_refused_release_reconnects_after_a_pause() {
     let server = RedisServer::start();
     let debouncer = impatient(&server.url());
     let guard = debouncer.try_lock("export", LONG).await.unwrap();
-    demote(&server);
-    let before = info_stat(&server, "total_connections_received");
+    server.demote();
+    let before = server.info_stat("total_connections_received");
     drop(guard);
     // One second of the driver alone: a measurement window, not a sync.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let made = info_stat(&server, "total_connections_received") - before;
-    let stats = info_stat(&server, "total_commands_processed");
+    let made = server.info_stat("total_connections_received") - before;
+    let stats = server.info_stat("total_commands_processed");
     // Master again, so the release goes through and the loop ends.
-    promote(&server);
+    server.promote();
     assert!(
         made < 10,
         "{made} connections in 1 s for one release ({stats} commands processed so far)"
@@ -165,41 +129,22 @@ async fn flush_reports_a_release_the_server_refuses() {
     let server = RedisServer::start();
     let debouncer = impatient(&server.url());
     let guard = debouncer.try_lock("export", LONG).await.unwrap();
-    demote(&server);
+    server.demote();
     drop(guard);
     let started = Instant::now();
     let flushed = tokio::time::timeout(Duration::from_secs(5), debouncer.flush()).await;
     let waited = started.elapsed();
-    promote(&server);
+    server.promote();
     tokio::time::timeout(BOUND, debouncer.flush())
         .await
         .unwrap()
         .unwrap();
-    assert!(lock_keys(&server).is_empty(), "once a master again");
+    assert!(server.lock_keys().is_empty(), "once a master again");
     let flushed = flushed.unwrap_or_else(|_| panic!("flush still waiting after {waited:?}"));
     assert!(
         matches!(&flushed, Err(redis_debounce::Error::Backend { source, .. })
             if source.to_string().contains("read only")),
         "{flushed:?}"
-    );
-}
-
-/// Makes the server a replica of a master that does not exist: it keeps
-/// its data, answers reads, refuses writes with READONLY.
-fn demote(server: &RedisServer) {
-    let port = redis_debounce_tests::free_port();
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(port)
-        .query(&mut server.connection())
-        .unwrap();
-    let set: redis::RedisResult<()> = redis::cmd("SET")
-        .arg("probe")
-        .arg("1")
-        .query(&mut server.connection());
-    assert!(
-        set.as_ref().is_err_and(|e| e.code() == Some("READONLY")),
-        "{set:?}"
     );
 }
 
@@ -265,12 +210,7 @@ fn the_longest_timeouts_still_let_a_waiter_give_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_answers_are_undone_on_the_next_connection() {
     let server = RedisServer::start();
-    let socket = server
-        .url()
-        .strip_prefix("redis+unix://")
-        .unwrap()
-        .to_owned();
-    let proxy = Proxy::start(Path::new(&socket));
+    let proxy = Proxy::in_front_of(&server);
     let debouncer = impatient(&proxy.url());
     job(&debouncer, 0).await.unwrap();
     debouncer.flush().await.unwrap();
@@ -284,7 +224,7 @@ async fn lost_answers_are_undone_on_the_next_connection() {
     let busy = waited.expect_err("its answer never came");
     assert!(busy.error().is_some(), "not held: {busy:?}");
     debouncer.flush().await.unwrap();
-    assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
+    assert!(server.lock_keys().is_empty(), "{:?}", server.lock_keys());
 }
 
 /// Sets its flag when dropped.
@@ -380,7 +320,7 @@ fn cancelled_acquires_at_every_await_point_leave_no_lock() {
         drop(stopper);
     });
     debouncer.flush_blocking().unwrap();
-    assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
+    assert!(server.lock_keys().is_empty(), "{:?}", server.lock_keys());
 }
 
 /// 3000 calls in flight at once (the dispatcher writes at most 1024)
@@ -417,9 +357,9 @@ async fn three_thousand_in_flight_across_a_script_flush() {
     debouncer.flush().await.unwrap();
     assert_eq!(refused, 0);
     assert!(
-        lock_keys(&server).is_empty(),
+        server.lock_keys().is_empty(),
         "{} left",
-        lock_keys(&server).len()
+        server.lock_keys().len()
     );
 }
 
@@ -443,7 +383,7 @@ async fn flush_waits_for_a_release_held_by_the_server() {
     );
     server.unpause();
     tokio::time::timeout(BOUND, flush).await.unwrap().unwrap();
-    assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
+    assert!(server.lock_keys().is_empty(), "{:?}", server.lock_keys());
 }
 
 /// a release handed over while Redis is frozen (SIGSTOP): flush
@@ -468,7 +408,7 @@ async fn a_release_during_a_freeze_goes_out_after_it() {
     while debouncer.flush().await.is_err() {
         assert!(Instant::now() < deadline, "never flushed");
     }
-    assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
+    assert!(server.lock_keys().is_empty(), "{:?}", server.lock_keys());
 }
 
 /// a release handed over just as the connection is killed from the
@@ -491,7 +431,7 @@ async fn a_release_handed_over_as_the_connection_dies_is_sent_again() {
         drop(guard);
     }
     debouncer.flush().await.unwrap();
-    assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
+    assert!(server.lock_keys().is_empty(), "{:?}", server.lock_keys());
 }
 
 /// 200 `Debouncer`s created, used and dropped: their threads end.
@@ -518,12 +458,12 @@ fn two_hundred_debouncers_leave_no_thread() {
     // The releases of the last few may still be on their way: every
     // thread ends, and every key is freed, within the bound.
     let deadline = Instant::now() + BOUND;
-    while driver_threads() > before + 4 || !lock_keys(&server).is_empty() {
+    while driver_threads() > before + 4 || !server.lock_keys().is_empty() {
         assert!(
             Instant::now() < deadline,
             "{} driver threads (peak {peak}, {before} before), keys {:?}",
             driver_threads(),
-            lock_keys(&server)
+            server.lock_keys()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -550,11 +490,11 @@ fn the_last_handle_dropped_by_the_renewal_task() {
         drop(guard);
     }
     let deadline = Instant::now() + BOUND;
-    while !lock_keys(&server).is_empty() || driver_threads() > before + 4 {
+    while !server.lock_keys().is_empty() || driver_threads() > before + 4 {
         assert!(
             Instant::now() < deadline,
             "left {:?}, {} driver threads ({before} before)",
-            lock_keys(&server),
+            server.lock_keys(),
             driver_threads()
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -613,7 +553,7 @@ fn runtimes_and_sync_threads_across_broken_connections() {
     });
     debouncer.flush_blocking().unwrap();
     assert_eq!(failed.load(Ordering::SeqCst), 0);
-    assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
+    assert!(server.lock_keys().is_empty(), "{:?}", server.lock_keys());
 }
 
 /// A release answered `BUSY` (another client's script ran past
@@ -653,7 +593,7 @@ async fn a_release_that_meets_busy_is_sent_again() {
     }
     let _ = spin.join();
     let after = debouncer.flush().await;
-    let left = lock_keys(&server);
+    let left = server.lock_keys();
     let next = debouncer.try_lock("busy", LONG).await;
     assert!(
         left.is_empty() && next.is_ok(),
@@ -669,17 +609,12 @@ async fn a_release_that_meets_busy_is_sent_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_whose_answer_was_lost_still_frees_the_key() {
     let server = RedisServer::start();
-    let socket = server
-        .url()
-        .strip_prefix("redis+unix://")
-        .unwrap()
-        .to_owned();
-    let proxy = Proxy::start(Path::new(&socket));
+    let proxy = Proxy::in_front_of(&server);
     let debouncer = impatient(&proxy.url());
     let guard = debouncer.try_lock("receipt", LONG).await.unwrap();
     proxy.swallow_answers_of_open_connections();
     let released = guard.release().await;
-    assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
+    assert!(server.lock_keys().is_empty(), "{:?}", server.lock_keys());
     assert!(
         matches!(released, Err(redis_debounce::Error::Timeout { .. })),
         "{released:?}"
@@ -717,7 +652,7 @@ async fn forty_waiters_beyond_the_pool_all_get_the_lock() {
     let took = started.elapsed();
     assert_eq!(got, 40, "in {took:?}");
     debouncer.flush().await.unwrap();
-    assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
+    assert!(server.lock_keys().is_empty(), "{:?}", server.lock_keys());
 }
 
 /// an acquire refused with READONLY fails once, after one retry; its
@@ -729,13 +664,13 @@ async fn a_failed_acquire_on_a_replica_starts_no_loop() {
     let server = RedisServer::start();
     let debouncer = impatient(&server.url());
     job(&debouncer, 0).await.unwrap();
-    demote(&server);
+    server.demote();
     let refused = job(&debouncer, 1).await;
-    let before = info_stat(&server, "total_connections_received");
+    let before = server.info_stat("total_connections_received");
     // One second of the driver alone: a measurement window, not a sync.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let made = info_stat(&server, "total_connections_received") - before;
-    promote(&server);
+    let made = server.info_stat("total_connections_received") - before;
+    server.promote();
     assert!(refused.is_err(), "a replica took the lock");
     assert!(
         made < 10,
@@ -757,7 +692,7 @@ async fn releasing_an_expired_guard_reads_false() {
     // The scenario itself: a holder that overruns its lease (100 ms) by
     // more than connect + response timeouts (600 ms).
     tokio::time::sleep(Duration::from_millis(900)).await;
-    assert!(lock_keys(&server).is_empty(), "expired");
+    assert!(server.lock_keys().is_empty(), "expired");
     let released = guard.release().await;
     job(&debouncer, 1)
         .await

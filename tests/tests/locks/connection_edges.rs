@@ -5,57 +5,12 @@
 //! than reconnecting, and a late acquire after its `Debouncer` is gone still
 //! leaves no lock.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use redis_debounce::{Busy, Debouncer, debounce};
 use redis_debounce_tests::{Proxy, RedisServer};
 
 const LONG: Duration = Duration::from_secs(3600);
-
-fn with_timeout(url: &str, timeout: Duration) -> Debouncer {
-    Debouncer::builder()
-        .connect_timeout(timeout)
-        .response_timeout(timeout)
-        .open(url)
-        .unwrap()
-}
-
-fn lock_keys(server: &RedisServer) -> Vec<String> {
-    server
-        .keys()
-        .into_iter()
-        .filter(|key| key.ends_with('}'))
-        .collect()
-}
-
-fn info_stat(server: &RedisServer, field: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("stats")
-        .query(&mut server.connection())
-        .unwrap();
-    info.lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .map(|value| value.trim().parse().unwrap())
-        .unwrap()
-}
-
-fn demote(server: &RedisServer) {
-    let port = redis_debounce_tests::free_port();
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(port)
-        .query(&mut server.connection())
-        .unwrap();
-}
-
-fn promote(server: &RedisServer) {
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("NO")
-        .arg("ONE")
-        .query(&mut server.connection())
-        .unwrap();
-}
 
 #[debounce(key = "w:{id}", ttl = 3600, wait = "10s", using = debouncer)]
 async fn patient(debouncer: &Debouncer, id: usize) -> Result<(), Busy> {
@@ -68,7 +23,7 @@ async fn patient(debouncer: &Debouncer, id: usize) -> Result<(), Busy> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_under_the_timeout_fails_no_call() {
     let server = RedisServer::start();
-    let debouncer = with_timeout(&server.url(), Duration::from_secs(1));
+    let debouncer = redis_debounce_tests::impatient(&server.url(), Duration::from_secs(1));
     debouncer
         .try_lock("warm", LONG)
         .await
@@ -113,7 +68,7 @@ async fn a_freeze_under_the_timeout_fails_no_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_freeze_does_not_end_a_long_wait() {
     let server = RedisServer::start();
-    let debouncer = with_timeout(&server.url(), Duration::from_secs(1));
+    let debouncer = redis_debounce_tests::impatient(&server.url(), Duration::from_secs(1));
     patient(&debouncer, 0).await.unwrap();
     debouncer.flush().await.unwrap();
     server.pause();
@@ -143,7 +98,7 @@ async fn a_short_freeze_does_not_end_a_long_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_acquires_under_load_do_not_reconnect_in_a_loop() {
     let server = RedisServer::start();
-    let debouncer = with_timeout(&server.url(), Duration::from_millis(300));
+    let debouncer = redis_debounce_tests::impatient(&server.url(), Duration::from_millis(300));
     debouncer
         .try_lock("warm", LONG)
         .await
@@ -151,8 +106,8 @@ async fn refused_acquires_under_load_do_not_reconnect_in_a_loop() {
         .release()
         .await
         .unwrap();
-    demote(&server);
-    let before = info_stat(&server, "total_connections_received");
+    server.demote();
+    let before = server.info_stat("total_connections_received");
     let started = Instant::now();
     let mut calls = 0;
     while started.elapsed() < Duration::from_secs(1) {
@@ -160,8 +115,8 @@ async fn refused_acquires_under_load_do_not_reconnect_in_a_loop() {
         assert!(refused.is_err());
         calls += 1;
     }
-    let made = info_stat(&server, "total_connections_received") - before;
-    promote(&server);
+    let made = server.info_stat("total_connections_received") - before;
+    server.promote();
     assert!(
         made < 10,
         "{made} connections in 1 s for {calls} refused acquires"
@@ -175,13 +130,8 @@ async fn refused_acquires_under_load_do_not_reconnect_in_a_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_acquire_after_the_debouncer_is_dropped_leaves_no_lock() {
     let server = RedisServer::start();
-    let socket = server
-        .url()
-        .strip_prefix("redis+unix://")
-        .unwrap()
-        .to_owned();
-    let proxy = Proxy::start(Path::new(&socket));
-    let debouncer = with_timeout(&proxy.url(), Duration::from_millis(300));
+    let proxy = Proxy::in_front_of(&server);
+    let debouncer = redis_debounce_tests::impatient(&proxy.url(), Duration::from_millis(300));
     debouncer
         .try_lock("warm", LONG)
         .await
@@ -204,9 +154,9 @@ async fn a_late_acquire_after_the_debouncer_is_dropped_leaves_no_lock() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let answer = proxy.let_through(0);
     assert!(
-        lock_keys(&server).is_empty(),
+        server.lock_keys().is_empty(),
         "late answer {:?}; left {:?}",
         String::from_utf8_lossy(&answer),
-        lock_keys(&server)
+        server.lock_keys()
     );
 }

@@ -3,7 +3,9 @@
 //! refusal's pause or an outage; callers are served again soon after a
 //! failover ends, and one `BUSY` script does not turn them away after it
 //! ended; a wait ends by its deadline while Redis is frozen; a sync
-//! `confirm` body that panics on a current-thread runtime still releases.
+//! `confirm` body that panics on a current-thread runtime still releases;
+//! a freeze shorter than a wait does not end it, and a confirmed release
+//! after a failover ended is not told the stale READONLY.
 
 use std::time::{Duration, Instant};
 
@@ -11,31 +13,6 @@ use redis_debounce::{Busy, Debouncer, LockGuard, debounce};
 use redis_debounce_tests::RedisServer;
 
 const LONG: Duration = Duration::from_secs(3600);
-
-fn with_timeout(url: &str, timeout: Duration) -> Debouncer {
-    Debouncer::builder()
-        .connect_timeout(timeout)
-        .response_timeout(timeout)
-        .open(url)
-        .unwrap()
-}
-
-fn demote(server: &RedisServer) {
-    let port = redis_debounce_tests::free_port();
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(port)
-        .query(&mut server.connection())
-        .unwrap();
-}
-
-fn promote(server: &RedisServer) {
-    let _: () = redis::cmd("REPLICAOF")
-        .arg("NO")
-        .arg("ONE")
-        .query(&mut server.connection())
-        .unwrap();
-}
 
 /// Refused acquires for `for_how_long`: the back-off grows to its 1 s cap.
 async fn hammer(debouncer: &Debouncer, for_how_long: Duration) -> usize {
@@ -66,9 +43,9 @@ async fn guards(debouncer: &Debouncer, n: usize) -> Vec<LockGuard> {
 async fn a_confirmed_release_during_a_refusal_pause_is_bounded_by_the_response_timeout() {
     let timeout = Duration::from_millis(300);
     let server = RedisServer::start();
-    let debouncer = with_timeout(&server.url(), timeout);
+    let debouncer = redis_debounce_tests::impatient(&server.url(), timeout);
     let held = guards(&debouncer, 3).await;
-    demote(&server);
+    server.demote();
     hammer(&debouncer, Duration::from_millis(2500)).await;
     let mut took = Vec::new();
     for guard in held {
@@ -76,7 +53,7 @@ async fn a_confirmed_release_during_a_refusal_pause_is_bounded_by_the_response_t
         let answer = guard.release().await;
         took.push((started.elapsed(), answer.is_ok()));
     }
-    promote(&server);
+    server.promote();
     assert!(
         took.iter()
             .all(|(t, _)| *t <= timeout + Duration::from_millis(150)),
@@ -90,7 +67,7 @@ async fn a_confirmed_release_during_a_refusal_pause_is_bounded_by_the_response_t
 async fn a_confirmed_release_during_an_outage_is_bounded_by_the_response_timeout() {
     let timeout = Duration::from_millis(300);
     let mut server = RedisServer::start();
-    let debouncer = with_timeout(&server.url(), timeout);
+    let debouncer = redis_debounce_tests::impatient(&server.url(), timeout);
     let held = guards(&debouncer, 3).await;
     server.stop();
     hammer(&debouncer, Duration::from_millis(1500)).await;
@@ -112,15 +89,15 @@ async fn a_confirmed_release_during_an_outage_is_bounded_by_the_response_timeout
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_are_served_soon_after_a_promotion() {
     let server = RedisServer::start();
-    let debouncer = with_timeout(&server.url(), Duration::from_millis(300));
+    let debouncer = redis_debounce_tests::impatient(&server.url(), Duration::from_millis(300));
     let held = guards(&debouncer, 1).await;
-    demote(&server);
+    server.demote();
     hammer(&debouncer, Duration::from_millis(2500)).await;
     // Returns with the refusal just read: a 1 s pause starts now.
     for guard in held {
         let _ = guard.release().await;
     }
-    promote(&server);
+    server.promote();
     let promoted = Instant::now();
     let mut stale = 0;
     let first_error = loop {
@@ -172,7 +149,7 @@ async fn one_busy_script_does_not_refuse_callers_after_it_ends() {
         .arg("10")
         .query(&mut server.connection())
         .unwrap();
-    let debouncer = with_timeout(&server.url(), Duration::from_millis(300));
+    let debouncer = redis_debounce_tests::impatient(&server.url(), Duration::from_millis(300));
     drop(
         debouncer
             .try_lock("warm", LONG)
@@ -221,7 +198,7 @@ async fn waits_1500ms(debouncer: &Debouncer, id: usize) -> Result<(), Busy> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_ends_within_a_response_timeout_of_its_deadline_while_redis_is_frozen() {
     let server = RedisServer::start();
-    let debouncer = with_timeout(&server.url(), Duration::from_secs(1));
+    let debouncer = redis_debounce_tests::impatient(&server.url(), Duration::from_secs(1));
     waits_1500ms(&debouncer, 0).await.unwrap();
     debouncer.flush().await.unwrap();
     server.pause();
@@ -263,7 +240,7 @@ async fn sync_confirm_panicking_in_a_current_thread_runtime_memory() {
 #[tokio::test]
 async fn sync_confirm_panicking_in_a_current_thread_runtime_redis() {
     let server = RedisServer::start();
-    let debouncer = with_timeout(&server.url(), Duration::from_secs(5));
+    let debouncer = redis_debounce_tests::impatient(&server.url(), Duration::from_secs(5));
     let started = Instant::now();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         sync_confirm_panics_paused(&debouncer, &server, 1)
@@ -287,4 +264,68 @@ fn sync_confirm_panics_paused(
     std::mem::forget(server.unpause_after(Duration::from_millis(400)));
     assert!(id == 0, "body panics");
     Ok(id)
+}
+
+/// debouncer.rs: "A stall (a freeze of Redis, a slow network) shorter than
+/// the wait does not end it." wait = 1500ms, response timeout 1 s, Redis
+/// frozen for 1200 ms only: the first try times out at 1 s, 500 ms are
+/// left (less than a response timeout), so `Step::Again` gives up with
+/// `unavailable` at 1.0 s, 200 ms before Redis answers again (deadline 1.5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_shorter_than_the_wait_does_not_end_it() {
+    let server = RedisServer::start();
+    let debouncer = redis_debounce_tests::impatient(&server.url(), Duration::from_secs(1));
+    waits_1500ms(&debouncer, 0).await.unwrap();
+    debouncer.flush().await.unwrap();
+    server.pause();
+    let pid = server.pid().unwrap();
+    let thaw = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1200));
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &pid.to_string()])
+            .status();
+    });
+    let started = Instant::now();
+    let waited = waits_1500ms(&debouncer, 1).await;
+    let took = started.elapsed();
+    eprintln!("REVIEW4 freeze: {took:?} {waited:?}");
+    thaw.join().unwrap();
+    server.resume();
+    assert!(
+        waited.is_ok(),
+        "Redis frozen 1200 ms inside a 1500 ms wait: failed after {took:?}: {waited:?}"
+    );
+}
+
+/// debounce.md (`confirm`): "When the call returns, Redis has run its
+/// release". After a failover has ended (promoted, callers served again
+/// 200 ms later), a confirmed release made during the rest of the
+/// refusal's 1 s pause is told the stale READONLY at once (`last_error`)
+/// and returns with its key still in Redis, though an acquire made at the
+/// same moment connects and is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_release_after_a_promotion_is_not_told_a_stale_readonly() {
+    let server = RedisServer::start();
+    let debouncer = redis_debounce_tests::impatient(&server.url(), Duration::from_millis(300));
+    let mut held = guards(&debouncer, 1).await;
+    server.demote();
+    hammer(&debouncer, Duration::from_millis(2500)).await;
+    server.promote();
+    // Past CALLERS_PAUSE: a caller would be served now.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let guard = held.pop().unwrap();
+    let started = Instant::now();
+    let answer = guard.release().await;
+    let took = started.elapsed();
+    let left: Vec<String> = server
+        .keys()
+        .into_iter()
+        .filter(|key| key.contains("held0"))
+        .collect();
+    let probed = debouncer.try_lock("probe", LONG).await.map(drop);
+    assert!(
+        answer.is_ok() && left.is_empty(),
+        "Redis a master again for 250 ms (an acquire now: {probed:?}): the confirmed \
+         release returned after {took:?} with {answer:?}, {left:?} still in Redis"
+    );
 }

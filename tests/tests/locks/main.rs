@@ -7,7 +7,6 @@ mod acl;
 mod confirm;
 mod connection;
 mod connection_edges;
-mod connection_recovery;
 mod connection_refusals;
 mod expired_holder;
 mod flush;

@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 use redis_debounce::{Busy, Debouncer, debounce};
 use redis_debounce_tests::{Proxy, RedisServer};
 
-use crate::connection::lock_keys;
-
 const TIMEOUT: Duration = Duration::from_millis(300);
 /// What one call may take: connect + response timeouts (a call that meets
 /// a broken connection is sent once more, on a new one, so it may take a
@@ -295,7 +293,7 @@ async fn calls_through_cut_stalled_and_blackholed_connections() {
         .expect("flush returns")
         .expect("flush is Ok once the network is back");
     let counts = load.now();
-    let left = lock_keys(&server);
+    let left = server.lock_keys();
     assert!(
         left.is_empty(),
         "left {left:?} (late bytes of connections {held:?}, answered {late:?}; {counts:?})"

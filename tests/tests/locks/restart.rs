@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use redis_debounce::{Busy, Debouncer, debounce};
 use redis_debounce_tests::RedisServer;
 
-use crate::connection::lock_keys;
 use crate::proxy_chaos::{CALL_WITHIN, Counts, Load, Stop, impatient};
 
 /// How soon after the restart returns every caller must have run again:
@@ -74,7 +73,7 @@ fn restart_mid_load(server: &mut RedisServer, load: &Load, callers: usize) -> (C
 fn assert_done(server: &RedisServer, load: &Load) {
     load.assert_no_call_went_wrong();
     let counts = load.now();
-    let left = lock_keys(server);
+    let left = server.lock_keys();
     assert!(left.is_empty(), "left {left:?} ({counts:?})");
     eprintln!(
         "{} ran, {} failed, longest call {:?} (bound {CALL_WITHIN:?})",
