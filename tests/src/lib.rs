@@ -408,6 +408,34 @@ impl RedisServer {
         keys
     }
 
+    /// Holds every client's writes and scripts back from now until
+    /// `for_how_long` has passed ([`pause_writes`](Self::pause_writes), then
+    /// [`unpause_after`](Self::unpause_after)): a call that returns before
+    /// the pause is lifted did not wait for its release.
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer.
+    #[must_use]
+    pub fn hold_writes(&self, for_how_long: Duration) -> Unpausing {
+        self.pause_writes(Duration::from_secs(60));
+        self.unpause_after(for_how_long)
+    }
+
+    /// A `Debouncer` on this server whose response timeout (60 s) outlasts
+    /// any pause a test sets: a held request is answered, not timed out.
+    ///
+    /// # Panics
+    ///
+    /// For an invalid URL (never, for a started server).
+    #[must_use]
+    pub fn patient(&self) -> redis_debounce::Debouncer {
+        redis_debounce::Debouncer::builder()
+            .response_timeout(Duration::from_secs(60))
+            .open(&self.url())
+            .expect("a valid URL")
+    }
+
     /// The lock keys in the server (`debounce:{…}`): fencing counters,
     /// waiters' markers and wake-up lists stay, or expire by themselves.
     ///

@@ -18,17 +18,13 @@ const LONG: Duration = Duration::from_secs(60);
 
 fn setup() -> (RedisServer, Debouncer) {
     let server = RedisServer::start();
-    let debouncer = Debouncer::builder()
-        .response_timeout(LONG)
-        .open(&server.url())
-        .expect("url");
+    let debouncer = server.patient();
     (server, debouncer)
 }
 
 /// Holds writes back until `PAUSED_FOR` has passed.
 fn hold_writes(server: &RedisServer) -> Unpausing {
-    server.pause_writes(LONG);
-    server.unpause_after(PAUSED_FOR)
+    server.hold_writes(PAUSED_FOR)
 }
 
 fn assert_confirmed(server: &RedisServer, unpausing: Unpausing) {

@@ -35,10 +35,7 @@ impl App {
     fn new() -> Arc<App> {
         let server = RedisServer::start();
         // Far longer than the pause: the release is answered, not timed out.
-        let debouncer = Debouncer::builder()
-            .response_timeout(LONG)
-            .open(&server.url())
-            .expect("url");
+        let debouncer = server.patient();
         Arc::new(App {
             server,
             debouncer,
@@ -48,8 +45,7 @@ impl App {
 
     /// Holds writes back from now until `PAUSED_FOR` has passed.
     fn hold_writes(&self) {
-        self.server.pause_writes(LONG);
-        *self.unpausing.lock().unwrap() = Some(self.server.unpause_after(PAUSED_FOR));
+        *self.unpausing.lock().unwrap() = Some(self.server.hold_writes(PAUSED_FOR));
     }
 
     /// The response is in: the pause was lifted before it left, and Redis

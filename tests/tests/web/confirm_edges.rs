@@ -16,16 +16,12 @@ const LONG: Duration = Duration::from_secs(60);
 
 fn setup() -> (RedisServer, Debouncer) {
     let server = RedisServer::start();
-    let debouncer = Debouncer::builder()
-        .response_timeout(LONG)
-        .open(&server.url())
-        .expect("url");
+    let debouncer = server.patient();
     (server, debouncer)
 }
 
 fn hold_writes(server: &RedisServer) -> Unpausing {
-    server.pause_writes(LONG);
-    server.unpause_after(PAUSED_FOR)
+    server.hold_writes(PAUSED_FOR)
 }
 
 fn eval_calls(server: &RedisServer) -> u64 {

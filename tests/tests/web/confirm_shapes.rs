@@ -14,7 +14,6 @@ use redis_debounce::{Busy, Debouncer, debounce};
 use redis_debounce_tests::RedisServer;
 
 const PAUSED_FOR: Duration = Duration::from_millis(400);
-const LONG: Duration = Duration::from_secs(60);
 
 /// What a handler gets from its state: owned, as axum's extractors are.
 struct Fixture {
@@ -29,16 +28,12 @@ fn fixture() -> Arc<Fixture> {
 
 fn setup() -> (RedisServer, Debouncer) {
     let server = RedisServer::start();
-    let debouncer = Debouncer::builder()
-        .response_timeout(LONG)
-        .open(&server.url())
-        .expect("url");
+    let debouncer = server.patient();
     (server, debouncer)
 }
 
 fn hold_writes(server: &RedisServer) {
-    server.pause_writes(LONG);
-    std::mem::forget(server.unpause_after(PAUSED_FOR));
+    std::mem::forget(server.hold_writes(PAUSED_FOR));
 }
 
 async fn assert_confirmed<F: Future>(server: &RedisServer, what: &str, call: F) {
