@@ -97,3 +97,29 @@ async fn a_refused_command_is_a_backend_error() {
         "{busy:?}"
     );
 }
+
+/// An error reply about the request (a wrong-type key) is the request's
+/// answer, not a broken connection: it is not sent again, and the
+/// connection is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_type_answer_keeps_the_connection() {
+    let server = RedisServer::start();
+    redis::cmd("RPUSH")
+        .arg("debounce:{cart:1}")
+        .arg("x")
+        .exec(&mut server.connection())
+        .unwrap();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    // The connection is open (connection 1 of this server's count).
+    add(&debouncer, 2).await.expect("free");
+    debouncer.flush().await.unwrap();
+    let before = server.info_stat("total_connections_received");
+    for _ in 0..3 {
+        assert_wrong_type(add(&debouncer, 1).await);
+    }
+    add(&debouncer, 3).await.expect("free");
+    debouncer.flush().await.unwrap();
+    // (`info_stat` opens a connection of its own, counted once.)
+    let made = server.info_stat("total_connections_received") - before - 1;
+    assert_eq!(made, 0, "connections made for three wrong-type answers");
+}
