@@ -702,3 +702,48 @@ async fn releasing_an_expired_guard_reads_false() {
         "release of an expired lease: {released:?}"
     );
 }
+
+/// `SET` calls Redis has run so far (`INFO commandstats`).
+fn set_calls(server: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut server.connection())
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_set:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Acquires whose callers gave up before the dispatcher wrote them are not
+/// sent at all: 1,024 are in flight (held by `CLIENT PAUSE WRITE`), 2,000
+/// more wait their turn and are cancelled; Redis runs the 1,024 only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acquires_cancelled_before_they_are_written_are_not_sent() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::builder()
+        .response_timeout(Duration::from_secs(60))
+        .open(&server.url())
+        .unwrap();
+    job(&debouncer, 0).await.unwrap();
+    debouncer.flush().await.unwrap();
+    let before = set_calls(&server);
+    server.pause_writes(Duration::from_secs(60));
+    let keys: Vec<String> = (0..3024).map(|i| format!("c{i}")).collect();
+    let mut calls: Vec<_> = keys
+        .iter()
+        .map(|key| Box::pin(debouncer.try_lock(key, LONG)))
+        .collect();
+    for call in &mut calls {
+        assert!(poll_once(call).await.is_pending(), "held by the pause");
+    }
+    drop(calls);
+    server.unpause();
+    debouncer.flush().await.unwrap();
+    let sent = set_calls(&server) - before;
+    assert!(
+        sent <= 1100,
+        "{sent} of 3,024 acquires sent, though 2,000 were cancelled before their turn"
+    );
+    assert!(server.lock_keys().is_empty(), "{:?}", server.lock_keys());
+}
