@@ -22,12 +22,9 @@ async fn job(debouncer: &Debouncer, id: usize) -> Result<(), Busy> {
     Ok(())
 }
 
+/// A `Debouncer` with both timeouts `SHORT`.
 fn impatient(url: &str) -> Debouncer {
-    Debouncer::builder()
-        .connect_timeout(SHORT)
-        .response_timeout(SHORT)
-        .open(url)
-        .unwrap()
+    redis_debounce_tests::impatient(url, SHORT)
 }
 
 fn current_thread() -> tokio::runtime::Runtime {

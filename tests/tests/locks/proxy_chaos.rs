@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use redis_debounce::{Busy, Debouncer, debounce};
 use redis_debounce_tests::{Proxy, RedisServer};
 
-const TIMEOUT: Duration = Duration::from_millis(300);
+pub(crate) const TIMEOUT: Duration = Duration::from_millis(300);
 /// What one call may take: connect + response timeouts (a call that meets
 /// a broken connection is sent once more, on a new one, so it may take a
 /// little more), with a margin for a loaded 2-core machine. A call the
@@ -45,12 +45,58 @@ fn call_sync(debouncer: &Debouncer, caller: usize) -> Result<bool, Busy> {
     Ok(redis_debounce::lease().is_some())
 }
 
-pub(crate) fn impatient(url: &str) -> Debouncer {
-    Debouncer::builder()
-        .connect_timeout(TIMEOUT)
-        .response_timeout(TIMEOUT)
-        .open(url)
-        .unwrap()
+/// Callers `0..tasks`, each an async task on its own key, calling until the
+/// load stops; after a failed call each pauses `pace` (if any), so failures
+/// do not spin while the server is away.
+pub(crate) fn spawn_callers(
+    debouncer: &Debouncer,
+    load: &Arc<Load>,
+    tasks: std::ops::Range<usize>,
+    pace: Option<Duration>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    tasks
+        .map(|caller| {
+            let (debouncer, load) = (debouncer.clone(), load.clone());
+            tokio::spawn(async move {
+                while !load.stopped() {
+                    let started = Instant::now();
+                    let answer = call(&debouncer, caller).await;
+                    let failed = answer.is_err();
+                    load.record(caller, started.elapsed(), answer);
+                    if let (true, Some(pace)) = (failed, pace) {
+                        tokio::time::sleep(pace).await;
+                    }
+                }
+                load.caller_stopped();
+            })
+        })
+        .collect()
+}
+
+/// The same, each caller a thread making sync calls.
+pub(crate) fn spawn_sync_callers(
+    debouncer: &Debouncer,
+    load: &Arc<Load>,
+    threads: std::ops::Range<usize>,
+    pace: Option<Duration>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    threads
+        .map(|caller| {
+            let (debouncer, load) = (debouncer.clone(), load.clone());
+            std::thread::spawn(move || {
+                while !load.stopped() {
+                    let started = Instant::now();
+                    let answer = call_sync(&debouncer, caller);
+                    let failed = answer.is_err();
+                    load.record(caller, started.elapsed(), answer);
+                    if let (true, Some(pace)) = (failed, pace) {
+                        std::thread::sleep(pace);
+                    }
+                }
+                load.caller_stopped();
+            })
+        })
+        .collect()
 }
 
 /// What the callers saw so far.
@@ -198,33 +244,12 @@ fn wait_until(load: &Load, what: &str, until: impl Fn(&Counts) -> bool) -> Count
 async fn calls_through_cut_stalled_and_blackholed_connections() {
     let server = RedisServer::start_tcp();
     let proxy = Proxy::tcp(&server.url());
-    let debouncer = impatient(&proxy.url());
+    let debouncer = redis_debounce_tests::impatient(&proxy.url(), TIMEOUT);
     let load = Arc::new(Load::default());
     let stop = Stop(load.clone());
 
-    let mut tasks = Vec::new();
-    for caller in 0..TASKS {
-        let (debouncer, load) = (debouncer.clone(), load.clone());
-        tasks.push(tokio::spawn(async move {
-            while !load.stopped() {
-                let started = Instant::now();
-                let answer = call(&debouncer, caller).await;
-                load.record(caller, started.elapsed(), answer);
-            }
-            load.caller_stopped();
-        }));
-    }
-    let sync_caller = std::thread::spawn({
-        let (debouncer, load) = (debouncer.clone(), load.clone());
-        move || {
-            while !load.stopped() {
-                let started = Instant::now();
-                let answer = call_sync(&debouncer, TASKS);
-                load.record(TASKS, started.elapsed(), answer);
-            }
-            load.caller_stopped();
-        }
-    });
+    let tasks = spawn_callers(&debouncer, &load, 0..TASKS, None);
+    let sync_callers = spawn_sync_callers(&debouncer, &load, TASKS..TASKS + 1, None);
 
     // Everything passes: every caller runs.
     load.mark();
@@ -277,7 +302,9 @@ async fn calls_through_cut_stalled_and_blackholed_connections() {
     for task in tasks {
         task.await.unwrap();
     }
-    sync_caller.join().unwrap();
+    for thread in sync_callers {
+        thread.join().unwrap();
+    }
     load.assert_no_call_went_wrong();
 
     // What the stalled connections held back arrives late: the acquires

@@ -13,10 +13,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis_debounce::{Busy, Debouncer, debounce};
 use redis_debounce_tests::RedisServer;
 
-use crate::proxy_chaos::{CALL_WITHIN, Counts, Load, Stop, impatient};
+use crate::proxy_chaos::{
+    CALL_WITHIN, Counts, Load, Stop, TIMEOUT, spawn_callers, spawn_sync_callers,
+};
 
 /// How soon after the restart returns every caller must have run again:
 /// 1 s (the reliability issue's figure), with a margin for a loaded 2-core
@@ -27,16 +28,6 @@ const RECOVERS_WITHIN: Duration = Duration::from_secs(5);
 const PACE: Duration = Duration::from_millis(10);
 const TASKS: usize = 8;
 const THREADS: usize = 4;
-
-#[debounce(key = "restart:{caller}", ttl = 3600, using = debouncer)]
-async fn call(debouncer: &Debouncer, caller: usize) -> Result<bool, Busy> {
-    Ok(redis_debounce::lease().is_some())
-}
-
-#[debounce(key = "restart:{caller}", ttl = 3600, using = debouncer)]
-fn call_sync(debouncer: &Debouncer, caller: usize) -> Result<bool, Busy> {
-    Ok(redis_debounce::lease().is_some())
-}
 
 /// Restarts the server once the callers ran, and waits until each of the
 /// `callers` ran again; returns the counts then, and how long after the
@@ -84,25 +75,10 @@ fn assert_done(server: &RedisServer, load: &Load) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_calls_recover_after_a_restart() {
     let mut server = RedisServer::start();
-    let debouncer = impatient(&server.url());
+    let debouncer = redis_debounce_tests::impatient(&server.url(), TIMEOUT);
     let load = Arc::new(Load::default());
     let stop = Stop(load.clone());
-    let mut tasks = Vec::new();
-    for caller in 0..TASKS {
-        let (debouncer, load) = (debouncer.clone(), load.clone());
-        tasks.push(tokio::spawn(async move {
-            while !load.stopped() {
-                let started = Instant::now();
-                let answer = call(&debouncer, caller).await;
-                let failed = answer.is_err();
-                load.record(caller, started.elapsed(), answer);
-                if failed {
-                    tokio::time::sleep(PACE).await;
-                }
-            }
-            load.caller_stopped();
-        }));
-    }
+    let tasks = spawn_callers(&debouncer, &load, 0..TASKS, Some(PACE));
     tokio::task::block_in_place(|| {
         restart_mid_load(&mut server, &load, TASKS);
         load.stop(TASKS);
@@ -121,25 +97,10 @@ async fn async_calls_recover_after_a_restart() {
 #[test]
 fn sync_calls_recover_after_a_restart() {
     let mut server = RedisServer::start();
-    let debouncer = impatient(&server.url());
+    let debouncer = redis_debounce_tests::impatient(&server.url(), TIMEOUT);
     let load = Arc::new(Load::default());
     let stop = Stop(load.clone());
-    let mut threads = Vec::new();
-    for caller in 0..THREADS {
-        let (debouncer, load) = (debouncer.clone(), load.clone());
-        threads.push(std::thread::spawn(move || {
-            while !load.stopped() {
-                let started = Instant::now();
-                let answer = call_sync(&debouncer, caller);
-                let failed = answer.is_err();
-                load.record(caller, started.elapsed(), answer);
-                if failed {
-                    std::thread::sleep(PACE);
-                }
-            }
-            load.caller_stopped();
-        }));
-    }
+    let threads = spawn_sync_callers(&debouncer, &load, 0..THREADS, Some(PACE));
     restart_mid_load(&mut server, &load, THREADS);
     load.stop(THREADS);
     drop(stop);
