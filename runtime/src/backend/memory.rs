@@ -73,9 +73,13 @@ impl MemoryBackend {
     }
 
     pub(crate) fn acquire(&self, key: &str, ask: Ask) -> Acquire {
+        let mut state = self.state();
+        // Every clock reading is taken under the lock, so readings follow
+        // the order of the critical sections: an acquire never reads a time
+        // earlier than the release before it wrote (which would make a
+        // freed key look like a cooldown).
         let now = Instant::now();
         let expires = now + Duration::from_millis(ask.ttl_ms);
-        let mut state = self.state();
         if ask.replay
             && let Some((stored, until)) = state.results.get(key)
             && *until > now
@@ -108,8 +112,8 @@ impl MemoryBackend {
     }
 
     pub(crate) fn extend(&self, key: &str, token: Token, ttl_ms: u64) -> bool {
-        let now = Instant::now();
         let mut state = self.state();
+        let now = Instant::now();
         match state.locks.get_mut(key) {
             Some(entry) if entry.owner == Some(token) && entry.expires > now => {
                 entry.expires = now + Duration::from_millis(ttl_ms);
@@ -120,8 +124,8 @@ impl MemoryBackend {
     }
 
     pub(crate) fn finish(&self, key: &str, token: Token, finish: Finish) -> bool {
-        let now = Instant::now();
         let mut state = self.state();
+        let now = Instant::now();
         let Some(entry) = state.locks.get_mut(key) else {
             return false;
         };
@@ -260,6 +264,34 @@ mod tests {
             Some(Duration::from_secs(5)),
             "its lease as it was"
         );
+    }
+
+    /// A key freed without a cooldown is never reported as cooling down,
+    /// however the clock readings of threads racing for it interleave (an
+    /// acquire that read the clock before a release wrote its time once saw
+    /// the freed entry as a cooldown).
+    #[test]
+    fn a_freed_key_never_looks_like_a_cooldown() {
+        const ROUNDS: usize = 20_000;
+        let backend = MemoryBackend::default();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..ROUNDS {
+                        let token = Token::random();
+                        match backend.acquire("k", ask(token, 60_000)) {
+                            Acquire::Taken { .. } => {
+                                assert!(backend.finish("k", token, Finish::RELEASE));
+                            }
+                            Acquire::Held { cooling, .. } => {
+                                assert!(!cooling, "a freed key looked like a cooldown");
+                            }
+                            Acquire::Stored(_) => panic!("nothing was stored"),
+                        }
+                    }
+                });
+            }
+        });
     }
 
     /// A blocking waiter is woken by a release on another thread, long
