@@ -97,7 +97,14 @@ impl fmt::Debug for Token {
 
 #[cfg(test)]
 mod tests {
-    use super::{STATE, Token, next_pair};
+    use super::{STATE, Token, next_pair, seed};
+
+    /// Seeds come from the OS, not from the pid and thread alone: two
+    /// containers that both run as PID 1 must not share a token stream.
+    #[test]
+    fn seeds_are_random_not_derived_from_the_pid() {
+        assert_ne!(seed(1), seed(1));
+    }
 
     #[test]
     fn tokens_differ_within_and_across_threads() {

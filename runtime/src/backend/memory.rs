@@ -294,6 +294,32 @@ mod tests {
         });
     }
 
+    /// Renewal never revives a lease that ran out, even the owner's own
+    /// (Redis's key would be gone): the owner has lost the lock.
+    #[tokio::test(start_paused = true)]
+    async fn extend_does_not_revive_an_expired_lease() {
+        let backend = MemoryBackend::default();
+        let owner = Token::random();
+        assert!(matches!(
+            backend.acquire("k", ask(owner, 1_000)),
+            Acquire::Taken { .. }
+        ));
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert!(backend.extend("k", owner, 1_000), "still ours at 999 ms");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(
+            !backend.extend("k", owner, 60_000),
+            "revived an expired lease"
+        );
+        assert!(
+            matches!(
+                backend.acquire("k", ask(Token::random(), 1_000)),
+                Acquire::Taken { .. }
+            ),
+            "the key is free"
+        );
+    }
+
     /// A blocking waiter is woken by a release on another thread, long
     /// before its own timeout.
     #[test]

@@ -211,6 +211,14 @@ async fn a_wait_ends_within_a_response_timeout_of_its_deadline_while_redis_is_fr
         took <= Duration::from_secs(3),
         "wait = 1500ms: returned after {took:?}: {waited:?}"
     );
+    // Nobody held the key: a wait that met only a frozen Redis ends with
+    // the failure, never as "held".
+    let busy = waited.expect_err("Redis was frozen");
+    assert!(!busy.is_held(), "a failure reported as held: {busy:?}");
+    assert!(
+        matches!(busy.error(), Some(redis_debounce::Error::Timeout { .. })),
+        "{busy:?}"
+    );
 }
 
 // ---- sync `confirm` on drop

@@ -32,6 +32,15 @@ async fn pay_anyway(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
     Ok(id)
 }
 
+/// Set by the sync body that ran without the lock and found no lease.
+static NO_LEASE_SYNC: AtomicBool = AtomicBool::new(false);
+
+#[debounce(key = "pay:{id}", ttl = 30, using = debouncer, on_error = "allow")]
+fn pay_anyway_sync(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+    NO_LEASE_SYNC.store(redis_debounce::lease().is_none(), Ordering::SeqCst);
+    Ok(id)
+}
+
 #[debounce(key = "pay:{id}", ttl = 30, using = debouncer)]
 fn pay_sync(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
     Ok(id)
@@ -138,6 +147,19 @@ async fn outage_then_recovery() {
         "took {:?}",
         started.elapsed()
     );
+
+    // The same for a sync fn: it runs unlocked, without a lease, and says so.
+    let sync_debouncer = debouncer.clone();
+    let (ran, warned) = tokio::task::spawn_blocking(move || {
+        let warnings = Arc::new(Warnings::default());
+        let _logged = tracing::subscriber::set_default(warnings.clone());
+        (pay_anyway_sync(&sync_debouncer, 7), warnings.count())
+    })
+    .await
+    .unwrap();
+    assert_eq!(ran.unwrap(), 7, "on_error = allow runs the sync body");
+    assert!(NO_LEASE_SYNC.load(Ordering::SeqCst), "no lease unlocked");
+    assert_eq!(warned, 1, "one warning says the sync fn ran unlocked");
 
     server.restart();
 
@@ -300,6 +322,9 @@ fn mute_server() -> (
 async fn the_default_connect_timeout_is_one_second() {
     let (_dir, socket, mute) = mute_server();
     let debouncer = Debouncer::open(&unix_url(&socket)).unwrap();
+    // The bound itself, exactly (the time below only bounds it from below).
+    let settings = format!("{debouncer:?}");
+    assert!(settings.contains("connect_timeout: 1s"), "{settings}");
     let started = Instant::now();
     assert_unavailable(pay(&debouncer, 1).await);
     let took = started.elapsed();

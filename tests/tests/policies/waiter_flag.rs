@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use redis_debounce::Debouncer;
+use redis_debounce::{Acquired, Debouncer};
 use redis_debounce_tests::RedisServer;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -200,4 +200,52 @@ async fn a_finish_with_a_result_or_a_cooldown_wakes_a_waiter() {
             .query(&mut raw)
             .expect("DEL");
     }
+}
+
+/// A waiter that is answered by a stored result, not by the lock, passes
+/// the wake-up on to the next waiter (it consumed one to get there), and a
+/// caller that does not wait passes on nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_given_the_stored_result_wakes_the_next() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).expect("url");
+    let mut raw = server.connection();
+    let holder = debouncer.try_lock("mailer", LONG).await.expect("free");
+    assert!(
+        holder
+            .complete(&7_u32, Duration::from_secs(60))
+            .await
+            .expect("stored")
+    );
+    // Others wait (their marker), and no wake-up is pending.
+    redis::cmd("SET")
+        .arg(WAITING)
+        .arg("1")
+        .arg("PX")
+        .arg(60_000)
+        .exec(&mut raw)
+        .expect("SET");
+    let _: () = redis::cmd("DEL").arg(SIGNAL).query(&mut raw).expect("DEL");
+
+    let impatient = debouncer
+        .lock("mailer", LONG)
+        .acquire_or_replay::<u32>()
+        .await;
+    assert!(
+        matches!(impatient, Ok(Acquired::Replayed(7))),
+        "{impatient:?}"
+    );
+    assert_eq!(
+        signals(&mut raw),
+        0,
+        "a caller that does not wait wakes nobody"
+    );
+
+    let waiter = debouncer
+        .lock("mailer", LONG)
+        .wait(LONG)
+        .acquire_or_replay::<u32>()
+        .await;
+    assert!(matches!(waiter, Ok(Acquired::Replayed(7))), "{waiter:?}");
+    assert_eq!(signals(&mut raw), 1, "the waiter passed the wake-up on");
 }

@@ -5,6 +5,10 @@
 //! leaves, so no request meets the lock of the one before, whichever
 //! worker ran either; and the workers share the `Debouncer`'s connection,
 //! so Redis sees one connection from the library, not one per worker.
+//! Then the same with `confirm = false`: the response may leave before its
+//! release, but the release goes out on the one connection before the next
+//! request's acquire, whichever worker runs either, so no request meets
+//! the lock of the one before either.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -17,10 +21,11 @@ use redis_debounce_tests::RedisServer;
 
 const WORKERS: usize = 4;
 const REQUESTS: usize = 1000;
-/// The library's connections to Redis, at most: the dispatcher's one (and
-/// a reconnect's), however many workers use the `Debouncer`; waiters'
-/// connections are for calls that wait, and these do not.
-const LIBRARY_CONNECTIONS: u64 = 4;
+/// The library's connections to Redis: the dispatcher's one, however many
+/// workers use the `Debouncer` (nothing here breaks it, so there is no
+/// reconnect; waiters' connections are for calls that wait, and these do
+/// not).
+const LIBRARY_CONNECTIONS: u64 = 1;
 
 struct Counter {
     debouncer: Debouncer,
@@ -31,6 +36,17 @@ struct Counter {
 
 #[debounce(key = "tick", ttl = 30, using = counter.debouncer)]
 async fn tick(counter: Data<Counter>) -> HttpResponse {
+    tick_body(&counter)
+}
+
+/// The same, without confirmation: the fast path, ordered by the one
+/// connection alone.
+#[debounce(key = "tick", ttl = 30, using = counter.debouncer, confirm = false)]
+async fn tick_unconfirmed(counter: Data<Counter>) -> HttpResponse {
+    tick_body(&counter)
+}
+
+fn tick_body(counter: &Counter) -> HttpResponse {
     counter.runs.fetch_add(1, Ordering::SeqCst);
     counter
         .threads
@@ -50,7 +66,7 @@ fn info(connection: &mut redis::Connection, section: &str, field: &str) -> u64 {
 }
 
 #[test]
-fn a_thousand_sequential_requests_on_four_workers_meet_no_lock() {
+fn sequential_requests_on_four_workers_meet_no_lock() {
     actix_web::rt::System::new().block_on(async {
         let server = RedisServer::start();
         let counter = Data::new(Counter {
@@ -63,12 +79,13 @@ fn a_thousand_sequential_requests_on_four_workers_meet_no_lock() {
             App::new()
                 .app_data(data.clone())
                 .route("/tick", web::post().to(tick))
+                .route("/fast", web::post().to(tick_unconfirmed))
         })
         .workers(WORKERS)
         .disable_signals()
         .bind(("127.0.0.1", 0))
         .unwrap();
-        let url = format!("http://{}/tick", http.addrs()[0]);
+        let base = format!("http://{}", http.addrs()[0]);
         let running = http.run();
         let handle = running.handle();
         actix_web::rt::spawn(running);
@@ -88,14 +105,23 @@ fn a_thousand_sequential_requests_on_four_workers_meet_no_lock() {
         // instance (this connection) sees it: one connection's order alone
         // would hide that from the next request through the same Debouncer.
         let mut early = 0;
-        for request in 0..REQUESTS {
-            let response = client.post(&url).send().await.unwrap();
-            let held: bool = redis::cmd("EXISTS")
-                .arg("debounce:{tick}")
-                .query(&mut redis)
-                .unwrap();
-            early += usize::from(held);
-            *statuses.entry(response.status().as_u16()).or_default() += 1;
+        // The unconfirmed path's statuses, apart.
+        let mut fast = std::collections::BTreeMap::<u16, usize>::new();
+        for request in 0..2 * REQUESTS {
+            let confirmed = request < REQUESTS;
+            let path = if confirmed { "/tick" } else { "/fast" };
+            let response = client.post(format!("{base}{path}")).send().await.unwrap();
+            let status = response.status().as_u16();
+            if confirmed {
+                let held: bool = redis::cmd("EXISTS")
+                    .arg("debounce:{tick}")
+                    .query(&mut redis)
+                    .unwrap();
+                early += usize::from(held);
+                *statuses.entry(status).or_default() += 1;
+            } else {
+                *fast.entry(status).or_default() += 1;
+            }
             // Every tenth: how many clients Redis has now, besides this one.
             if request % 10 == 0 {
                 most_clients =
@@ -113,8 +139,8 @@ fn a_thousand_sequential_requests_on_four_workers_meet_no_lock() {
         handle.stop(true).await;
 
         eprintln!(
-            "{REQUESTS} requests on {threads} workers: {statuses:?}; the library had at most \
-             {most_clients} connections open and made {made}"
+            "{REQUESTS} requests on {threads} workers: {statuses:?} confirmed, {fast:?} not; the \
+             library had at most {most_clients} connections open and made {made}"
         );
         assert_eq!(
             statuses.get(&409),
@@ -123,7 +149,13 @@ fn a_thousand_sequential_requests_on_four_workers_meet_no_lock() {
         );
         assert_eq!(early, 0, "responses that left before their release");
         assert_eq!(statuses.get(&200), Some(&REQUESTS), "{statuses:?}");
-        assert_eq!(counter.runs.load(Ordering::SeqCst), REQUESTS);
+        assert_eq!(
+            fast.get(&409),
+            None,
+            "an unconfirmed request met the lock of the one before: {fast:?}"
+        );
+        assert_eq!(fast.get(&200), Some(&REQUESTS), "{fast:?}");
+        assert_eq!(counter.runs.load(Ordering::SeqCst), 2 * REQUESTS);
         assert!(left.is_empty(), "left {left:?}");
         assert!(
             threads >= 2,
