@@ -226,7 +226,7 @@ impl Drop for Waiter<'_> {
 mod tests {
     use std::time::Duration;
 
-    use super::{Acquire, Ask, Finish, MemoryBackend};
+    use super::{Acquire, Ask, Finish, MemoryBackend, SWEEP_EVERY};
     use crate::token::Token;
 
     fn ask(token: Token, ttl_ms: u64) -> Ask {
@@ -318,6 +318,64 @@ mod tests {
             ),
             "the key is free"
         );
+    }
+
+    /// A waiter is counted while it waits and counted out when it is done,
+    /// woken, timed out or dropped mid-wait (releases notify only while
+    /// someone waits).
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_counted_out_on_every_exit() {
+        let backend = MemoryBackend::default();
+        let holder = Token::random();
+        assert!(matches!(
+            backend.acquire("k", ask(holder, 60_000)),
+            Acquire::Taken { .. }
+        ));
+        // Timed out.
+        backend
+            .wait(backend.mark(), Duration::from_millis(10))
+            .await;
+        assert_eq!(backend.state().waiters, 0, "after a timeout");
+        // Dropped mid-wait.
+        let mut waiting = Box::pin(backend.wait(backend.mark(), Duration::from_secs(60)));
+        assert!(futures_poll(&mut waiting).is_pending());
+        assert_eq!(backend.state().waiters, 1, "while it waits");
+        drop(waiting);
+        assert_eq!(backend.state().waiters, 0, "after a drop");
+        // Woken.
+        let mark = backend.mark();
+        let mut waiting = Box::pin(backend.wait(mark, Duration::from_secs(60)));
+        assert!(futures_poll(&mut waiting).is_pending());
+        assert!(backend.finish("k", holder, Finish::RELEASE));
+        waiting.await;
+        assert_eq!(backend.state().waiters, 0, "after a wake-up");
+    }
+
+    /// One poll with a no-op waker.
+    fn futures_poll<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        std::pin::Pin::new(future).poll(&mut cx)
+    }
+
+    /// Expired entries are swept once every `SWEEP_EVERY` inserts, not on
+    /// every insert (a sweep walks the whole map).
+    #[tokio::test(start_paused = true)]
+    async fn expired_entries_are_swept_in_batches() {
+        let backend = MemoryBackend::default();
+        let count = || backend.state().locks.len();
+        assert!(matches!(
+            backend.acquire("old", ask(Token::random(), 1)),
+            Acquire::Taken { .. }
+        ));
+        tokio::time::advance(Duration::from_millis(2)).await;
+        let sweep_every = usize::try_from(SWEEP_EVERY).unwrap();
+        for i in 1..sweep_every - 1 {
+            let _ = backend.acquire(&format!("k{i}"), ask(Token::random(), 60_000));
+        }
+        assert_eq!(count(), sweep_every - 1, "swept before its turn");
+        let _ = backend.acquire("last", ask(Token::random(), 60_000));
+        assert_eq!(count(), sweep_every - 1, "the expired entry was swept");
+        assert!(!backend.state().locks.contains_key("old"));
     }
 
     /// A blocking waiter is woken by a release on another thread, long

@@ -97,3 +97,25 @@ impl Waiters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{Slot, WAITER_CONNECTIONS};
+
+    /// At most `WAITER_CONNECTIONS` waiters hold a connection at once; a
+    /// slot given back is free again.
+    #[test]
+    fn slots_are_bounded_and_given_back() {
+        let busy = AtomicUsize::new(0);
+        let slots: Vec<Slot<'_>> = (0..WAITER_CONNECTIONS)
+            .map(|_| Slot::take(&busy).expect("a free slot"))
+            .collect();
+        assert!(Slot::take(&busy).is_none(), "one slot too many");
+        assert_eq!(busy.load(Ordering::SeqCst), WAITER_CONNECTIONS);
+        drop(slots);
+        assert_eq!(busy.load(Ordering::SeqCst), 0);
+        assert!(Slot::take(&busy).is_some());
+    }
+}
