@@ -110,3 +110,34 @@ fn sync_calls_recover_after_a_restart() {
     debouncer.flush_blocking().expect("flush is Ok");
     assert_done(&server, &load);
 }
+
+/// A waiter's connection, kept for the next waiter, dies with a restart:
+/// the next waiter finds it dead and waits on a new one, instead of
+/// failing with the dead connection's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiters_connection_lost_in_a_restart_is_replaced() {
+    const LONG: Duration = Duration::from_secs(60);
+    let mut server = RedisServer::start();
+    let debouncer = server.patient();
+    let url = server.url();
+    for round in 0..2 {
+        if round == 1 {
+            server.restart();
+        }
+        let holder = debouncer.try_lock("k", LONG).await.expect("free");
+        let waiter = tokio::spawn({
+            let debouncer = debouncer.clone();
+            async move { debouncer.lock("k", LONG).wait(LONG).acquire().await }
+        });
+        let blocked = url.clone();
+        tokio::task::spawn_blocking(move || {
+            redis_debounce_tests::await_blocked_in(&blocked, "blpop")
+        })
+        .await
+        .expect("the waiter sleeps in BLPOP");
+        assert!(holder.release().await.expect("released"));
+        let next = waiter.await.expect("task");
+        let next = next.unwrap_or_else(|busy| panic!("round {round}: the waiter failed: {busy:?}"));
+        assert!(next.release().await.expect("released"));
+    }
+}
