@@ -131,7 +131,7 @@ async fn a_waiters_connection_lost_in_a_restart_is_replaced() {
         });
         let blocked = url.clone();
         tokio::task::spawn_blocking(move || {
-            redis_debounce_tests::await_blocked_in(&blocked, "blpop")
+            redis_debounce_tests::await_blocked_in(&blocked, "blpop");
         })
         .await
         .expect("the waiter sleeps in BLPOP");
