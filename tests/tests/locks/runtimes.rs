@@ -140,10 +140,24 @@ async fn cancelled_acquires_leave_no_lock() {
     assert!(server.keys().is_empty(), "left: {:?}", server.keys());
 }
 
+/// Polls `call` once; if it is still waiting for its acquire's answer,
+/// waits until that answer has arrived (a `flush` behind it returns), then
+/// drops it unread. Returns whether it was cut so.
+async fn cut_after_its_answer<F: Future + Unpin>(debouncer: &Debouncer, mut call: F) -> bool {
+    // On a loaded machine the whole call may finish in its first poll
+    // (the connection's thread answers while this one is descheduled):
+    // nothing to cut then.
+    if poll_once(&mut call).await.is_ready() {
+        return false;
+    }
+    debouncer.flush().await.unwrap();
+    drop(call);
+    true
+}
+
 /// An acquire dropped after its answer arrived but before it was read
-/// (the answer waits in its channel): the lock it took is released. A
-/// `flush` between the first poll and the drop makes sure the answer is in,
-/// every time.
+/// (the answer waits in its channel): the lock it took is released, for
+/// a plain `SET` and for a scripted acquire (here with a fencing token).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acquire_whose_answer_arrived_unread_is_undone() {
     const CALLS: usize = 40;
@@ -151,26 +165,54 @@ async fn an_acquire_whose_answer_arrived_unread_is_undone() {
     let debouncer = Debouncer::open(&server.url()).unwrap();
     let mut cut = 0;
     for id in 0..CALLS {
-        let mut call = Box::pin(job(&debouncer, id));
-        // On a loaded machine the whole call may finish in its first poll
-        // (the connection's thread answers while this one is descheduled):
-        // nothing to cut then.
-        if poll_once(&mut call).await.is_ready() {
-            continue;
-        }
-        cut += 1;
-        // Redis has answered the acquire once the flush behind it returns.
-        debouncer.flush().await.unwrap();
-        assert_eq!(server.lock_keys().len(), 1, "the acquire took its lock");
-        drop(call);
+        let key = format!("f{id}");
+        let was_cut = if id % 2 == 0 {
+            cut_after_its_answer(&debouncer, Box::pin(job(&debouncer, id))).await
+        } else {
+            let request = debouncer.lock(&key, LONG).fence();
+            cut_after_its_answer(&debouncer, Box::pin(request.acquire())).await
+        };
+        cut += usize::from(was_cut);
         debouncer.flush().await.unwrap();
         assert!(
             server.lock_keys().is_empty(),
-            "left: {:?}",
+            "call {id} left: {:?}",
             server.lock_keys()
         );
     }
     assert!(cut >= CALLS / 2, "only {cut} of {CALLS} calls were cut");
+}
+
+/// An acquire dropped after its answer said "held": nothing is sent after
+/// it (no lock of its own to undo; an undo would be a wasted round trip).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_acquire_that_found_the_key_held_sends_nothing() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    let _holder = debouncer.try_lock("job:0", LONG).await.unwrap();
+    let commands = || server.info_stat("total_commands_processed");
+    // What a flush and a count cost with nothing else sent.
+    let before = commands();
+    debouncer.flush().await.unwrap();
+    let idle = commands() - before;
+    let mut cut = 0;
+    for _ in 0..10 {
+        let mut call = Box::pin(job(&debouncer, 0));
+        if poll_once(&mut call).await.is_ready() {
+            continue;
+        }
+        debouncer.flush().await.unwrap();
+        let before = commands();
+        drop(call);
+        debouncer.flush().await.unwrap();
+        assert_eq!(
+            commands() - before,
+            idle,
+            "something was sent for a lock never taken"
+        );
+        cut += 1;
+    }
+    assert!(cut >= 5, "only {cut} of 10 calls were cut");
 }
 
 /// Calls dropped while their body runs: every lock is released.
