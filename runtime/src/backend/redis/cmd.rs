@@ -212,10 +212,9 @@ fn unexpected(what: &'static str, key: &str) -> Error {
 /// the scripts it had loaded.
 pub(super) fn needs_new_connection(error: &redis::RedisError) -> bool {
     use redis::{ErrorKind, ServerErrorKind};
+    // A broken, stalled (our timeout) or refused connection is an I/O
+    // error, whatever its kind.
     error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
         || refused(error)
         || matches!(error.kind(), ErrorKind::Server(ServerErrorKind::NoScript))
 }
@@ -250,8 +249,87 @@ pub(super) fn refused(error: &redis::RedisError) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Finish, Token, finish, key_of, plain_set};
+    use super::{
+        Finish, Token, finish, key_of, needs_new_connection, plain_set, refused, refuses_callers,
+    };
     use crate::backend::Ask;
+
+    /// A server error as Redis writes it on the wire.
+    fn server_error(line: &str) -> redis::RedisError {
+        match redis::parse_redis_value(format!("-{line}\r\n").as_bytes()) {
+            Ok(redis::Value::ServerError(error)) => error.into(),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    /// Which errors replace the connection, which are refusals (sent again
+    /// after a pause), and which of those are told to callers for a moment.
+    #[test]
+    fn errors_are_classified() {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionRefused, Other, TimedOut};
+        let io = |kind| redis::RedisError::from(std::io::Error::from(kind));
+        // (error, needs a new connection, refused, refuses callers)
+        let cases = [
+            (io(Other), true, false, false),
+            (io(TimedOut), true, false, false),
+            (io(BrokenPipe), true, false, false),
+            (io(ConnectionRefused), true, false, false),
+            (
+                server_error("READONLY You can't write against a read only replica."),
+                true,
+                true,
+                true,
+            ),
+            (
+                server_error("LOADING Redis is loading the dataset in memory"),
+                true,
+                true,
+                true,
+            ),
+            (
+                server_error("MASTERDOWN Link with MASTER is down"),
+                true,
+                true,
+                true,
+            ),
+            (
+                server_error("TRYAGAIN Multiple keys request during rehashing of slot"),
+                true,
+                true,
+                false,
+            ),
+            (
+                server_error("BUSY Redis is busy running a script."),
+                true,
+                true,
+                false,
+            ),
+            (
+                server_error("NOSCRIPT No matching script."),
+                true,
+                false,
+                false,
+            ),
+            (
+                server_error("WRONGTYPE Operation against a key holding the wrong kind of value"),
+                false,
+                false,
+                false,
+            ),
+            (server_error("ERR unknown command"), false, false, false),
+            (
+                server_error("NOPERM this user has no permissions"),
+                false,
+                false,
+                false,
+            ),
+        ];
+        for (error, new_connection, is_refused, refuses) in cases {
+            assert_eq!(needs_new_connection(&error), new_connection, "{error}");
+            assert_eq!(refused(&error), is_refused, "{error}");
+            assert_eq!(refuses_callers(&error), refuses, "{error}");
+        }
+    }
 
     #[test]
     fn a_command_names_its_key() {
