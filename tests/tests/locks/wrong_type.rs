@@ -123,3 +123,33 @@ async fn a_wrong_type_answer_keeps_the_connection() {
     let made = server.info_stat("total_connections_received") - before - 1;
     assert_eq!(made, 0, "connections made for three wrong-type answers");
 }
+
+/// A release that fails for good (the lock key turned into a list under
+/// it, so the release script meets `WRONGTYPE`): it is not sent again, and
+/// the next `flush` reports it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_reports_a_release_that_failed_for_good() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    let guard = debouncer
+        .try_lock("turned", std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut raw = server.connection();
+    redis::cmd("DEL")
+        .arg("debounce:{turned}")
+        .exec(&mut raw)
+        .unwrap();
+    redis::cmd("RPUSH")
+        .arg("debounce:{turned}")
+        .arg("x")
+        .exec(&mut raw)
+        .unwrap();
+    drop(guard);
+    let flushed = debouncer.flush().await;
+    assert!(
+        matches!(&flushed, Err(Error::WrongType { .. })),
+        "the failed release is reported: {flushed:?}"
+    );
+    debouncer.flush().await.expect("reported once");
+}

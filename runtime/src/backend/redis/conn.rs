@@ -811,3 +811,30 @@ fn backoff(failures: u32) -> Duration {
         .saturating_mul(1 << failures.min(5))
         .min(MAX_RECONNECT_PAUSE)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::oneshot;
+
+    use super::AbortOnDrop;
+
+    /// Dropping the handle ends the task (a dropped waiter's `BLPOP` must
+    /// not go on taking wake-ups meant for others).
+    #[tokio::test]
+    async fn dropping_the_handle_aborts_the_task() {
+        let (alive, ended) = oneshot::channel::<()>();
+        let task = AbortOnDrop(tokio::spawn(async move {
+            let _alive = alive;
+            std::future::pending::<()>().await;
+        }));
+        tokio::task::yield_now().await;
+        drop(task);
+        let ended = tokio::time::timeout(Duration::from_secs(60), ended).await;
+        assert!(
+            matches!(ended, Ok(Err(_))),
+            "the task still runs: {ended:?}"
+        );
+    }
+}
