@@ -121,6 +121,19 @@ mod tests {
         );
     }
 
+    /// `Debug` shows the 16 bytes in hex (what a lock's value is in Redis,
+    /// for matching a guard's log line to `GET`).
+    #[test]
+    fn debug_is_the_bytes_in_hex() {
+        let mut bytes = [0; 16];
+        bytes[0] = 0xab;
+        bytes[15] = 0x01;
+        assert_eq!(
+            format!("{:?}", Token(bytes)),
+            "ab000000000000000000000000000001"
+        );
+    }
+
     /// Seeds come from the OS, not from the pid and thread alone: two
     /// containers that both run as PID 1 must not share a token stream.
     #[test]
