@@ -403,5 +403,9 @@ mod tests {
             let took = waiter.join().expect("the waiter");
             assert!(took < Duration::from_secs(60), "not woken: {took:?}");
         });
+        assert_eq!(backend.state().waiters, 0, "counted out once woken");
+        // And counted out after a timeout.
+        backend.wait_blocking(backend.mark(), Duration::from_millis(1));
+        assert_eq!(backend.state().waiters, 0, "counted out after a timeout");
     }
 }
