@@ -134,8 +134,10 @@ mod tests {
         );
     }
 
-    /// Seeds come from the OS, not from the pid and thread alone: two
-    /// containers that both run as PID 1 must not share a token stream.
+    /// A seed is keyed, not a function of the pid and thread alone (so two
+    /// containers that both run as PID 1 do not share a stream): the same
+    /// pid and thread give another seed each time. That the keys come from
+    /// the OS is std's `RandomState`'s promise, not checked here.
     #[test]
     fn seeds_are_random_not_derived_from_the_pid() {
         assert_ne!(seed(1), seed(1));

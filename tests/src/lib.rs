@@ -422,8 +422,9 @@ impl RedisServer {
         self.unpause_after(for_how_long)
     }
 
-    /// A `Debouncer` on this server whose response timeout (60 s) outlasts
-    /// any pause a test sets: a held request is answered, not timed out.
+    /// A `Debouncer` on this server whose timeouts (60 s) outlast any pause
+    /// a test sets and any slow connect on a loaded machine: a held request
+    /// is answered, not timed out.
     ///
     /// # Panics
     ///
@@ -431,6 +432,7 @@ impl RedisServer {
     #[must_use]
     pub fn patient(&self) -> redis_debounce::Debouncer {
         redis_debounce::Debouncer::builder()
+            .connect_timeout(Duration::from_secs(60))
             .response_timeout(Duration::from_secs(60))
             .open(&self.url())
             .expect("a valid URL")

@@ -150,6 +150,7 @@ async fn outage_then_recovery() {
 
     // The same for a sync fn: it runs unlocked, without a lease, and says so.
     let sync_debouncer = debouncer.clone();
+    let started = Instant::now();
     let (ran, warned) = tokio::task::spawn_blocking(move || {
         let warnings = Arc::new(Warnings::default());
         let _logged = tracing::subscriber::set_default(warnings.clone());
@@ -160,6 +161,11 @@ async fn outage_then_recovery() {
     assert_eq!(ran.unwrap(), 7, "on_error = allow runs the sync body");
     assert!(NO_LEASE_SYNC.load(Ordering::SeqCst), "no lease unlocked");
     assert_eq!(warned, 1, "one warning says the sync fn ran unlocked");
+    assert!(
+        started.elapsed() < FAILS_WITHIN,
+        "took {:?}",
+        started.elapsed()
+    );
 
     server.restart();
 

@@ -126,7 +126,7 @@ async fn a_wrong_type_answer_keeps_the_connection() {
 
 /// A release that fails for good (the lock key turned into a list under
 /// it, so the release script meets `WRONGTYPE`): it is not sent again, and
-/// the next `flush` reports it, once.
+/// the next `flush` reports it, once, with the lock's full key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_reports_a_release_that_failed_for_good() {
     let server = RedisServer::start();
@@ -148,8 +148,20 @@ async fn flush_reports_a_release_that_failed_for_good() {
     drop(guard);
     let flushed = debouncer.flush().await;
     assert!(
-        matches!(&flushed, Err(Error::WrongType { .. })),
-        "the failed release is reported: {flushed:?}"
+        matches!(&flushed, Err(Error::WrongType { key }) if key == "debounce:{turned}"),
+        "the failed release is reported, with its full key: {flushed:?}"
     );
+    let commands = || server.info_stat("total_commands_processed");
+    // What a flush and a count cost with nothing else sent.
+    let before = commands();
     debouncer.flush().await.expect("reported once");
+    let idle = commands() - before;
+    // The release is not sent again: the next flush costs no more.
+    let before = commands();
+    debouncer.flush().await.unwrap();
+    assert_eq!(
+        commands() - before,
+        idle,
+        "the failed release was sent again"
+    );
 }

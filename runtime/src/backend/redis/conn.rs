@@ -79,6 +79,9 @@ impl Settings {
 /// An answer, with the command it answers (an acquire's, for undoing it).
 type Reply = (RedisResult<Value>, Arc<Cmd>);
 
+/// A release that could not be made: its lock's key, and why.
+pub(super) type Failure = (String, RedisError);
+
 /// One request for the connection.
 struct Job {
     /// Its place in the order the dispatcher received jobs in (an undo
@@ -151,7 +154,7 @@ pub(super) struct Driver {
     runtime: tokio::runtime::Handle,
     waiters: Arc<Waiters>,
     /// The last release that could not be made since the last flush.
-    failed: Arc<Mutex<Option<RedisError>>>,
+    failed: Arc<Mutex<Option<Failure>>>,
 }
 
 impl Driver {
@@ -285,7 +288,7 @@ impl Driver {
     }
 
     /// Takes the failure of a release since the last call, if any.
-    pub(super) fn take_failure(&self) -> Option<RedisError> {
+    pub(super) fn take_failure(&self) -> Option<Failure> {
         self.failed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -402,7 +405,7 @@ struct Dispatcher {
     /// Requests to write again on the next connection, in order, before
     /// anything pending.
     redo: VecDeque<Job>,
-    failed: Arc<Mutex<Option<RedisError>>>,
+    failed: Arc<Mutex<Option<Failure>>>,
     /// Jobs received so far: the next one's `seq`.
     received: u64,
     /// Flushes waiting, with the `seq` they wait up to.
@@ -792,13 +795,14 @@ impl Dispatcher {
 
 /// A release that could not be made: logged, kept for the next flush, and
 /// told to its caller if one waits.
-fn give_up(failed: &Mutex<Option<RedisError>>, job: Job, error: RedisError) {
+fn give_up(failed: &Mutex<Option<Failure>>, job: Job, error: RedisError) {
+    let key = cmd::key_of(&job.cmd);
     tracing::warn!(
-        key = cmd::key_of(&job.cmd),
+        key,
         %error,
         "redis-debounce: release failed; the lease will expire by itself"
     );
-    *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
+    *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some((key, error.clone()));
     if let Some(reply) = job.reply {
         let _ = reply.send((Err(error), job.cmd));
     }
@@ -822,7 +826,7 @@ mod tests {
 
     /// Dropping the handle ends the task (a dropped waiter's `BLPOP` must
     /// not go on taking wake-ups meant for others).
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn dropping_the_handle_aborts_the_task() {
         let (alive, ended) = oneshot::channel::<()>();
         let task = AbortOnDrop(tokio::spawn(async move {

@@ -207,7 +207,7 @@ impl RedisBackend {
         };
         driver.flush().await.map_err(|e| self.error(e, ""))?;
         match driver.take_failure() {
-            Some(error) => Err(self.error(error, "")),
+            Some((key, error)) => Err(self.error(error, &key)),
             None => Ok(()),
         }
     }
