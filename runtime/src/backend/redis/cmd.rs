@@ -213,7 +213,9 @@ fn unexpected(what: &'static str, key: &str) -> Error {
 pub(super) fn needs_new_connection(error: &redis::RedisError) -> bool {
     use redis::{ErrorKind, ServerErrorKind};
     // A broken, stalled (our timeout) or refused connection is an I/O
-    // error, whatever its kind.
+    // error, whatever its kind: redis-rs 1.x makes every such error from an
+    // `io::Error` (its `is_timeout`, `is_connection_dropped` and
+    // `is_connection_refusal` look at nothing else). Recheck on an upgrade.
     error.is_io_error()
         || refused(error)
         || matches!(error.kind(), ErrorKind::Server(ServerErrorKind::NoScript))
