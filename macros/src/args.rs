@@ -354,7 +354,17 @@ fn parse_duration(text: &str) -> Result<Option<u64>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{Args, parse_duration};
+
+    /// `max_hold` may equal `ttl` (one lease, no renewal past it); only a
+    /// shorter one is refused.
+    #[test]
+    fn max_hold_may_equal_the_ttl() {
+        let args = |text: &str| syn::parse_str::<Args>(text).map(drop);
+        assert!(args(r#"key = "k", ttl = "30s", renew, max_hold = "30s""#).is_ok());
+        assert!(args(r#"key = "k", ttl = "30s", renew, max_hold = "29s""#).is_err());
+        assert!(args(r#"key = "k", ttl = "30s", renew, max_hold = "31s""#).is_ok());
+    }
 
     #[test]
     fn durations() {
