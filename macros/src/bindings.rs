@@ -45,7 +45,8 @@ impl Bindings {
             Pat::Struct(strukt) => strukt.fields.iter().for_each(|f| self.collect(&f.pat)),
             Pat::Reference(reference) => self.collect(&reference.pat),
             Pat::Paren(paren) => self.collect(&paren.pat),
-            Pat::Type(typed) => self.collect(&typed.pat),
+            // (A `Pat::Type` is never inside a parameter's pattern: a
+            // signature's `pat: Type` is the `FnArg` itself.)
             // Every alternative binds the same names.
             Pat::Or(or) => {
                 if let Some(first) = or.cases.first() {
@@ -75,5 +76,30 @@ impl Bindings {
         } else {
             format!("the parameters in scope are: {}", names.join(", "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bindings;
+
+    fn names(sig: &str) -> Vec<String> {
+        let sig: syn::Signature = syn::parse_str(sig).expect("a signature");
+        let bindings = Bindings::of(&sig);
+        bindings.names.iter().map(ToString::to_string).collect()
+    }
+
+    /// Every pattern a parameter can be written with binds its names:
+    /// parenthesised, typed inside a pattern, or-patterns (by their first
+    /// case), tuples, tuple structs, slices, structs, references, `@`.
+    #[test]
+    fn every_pattern_binds_its_names() {
+        assert_eq!(
+            names(
+                "fn f((a): u32, (Ok(b) | Err(b)): Result<u8, u8>, (c, T(d)): (u8, T), \
+                 [e, ..]: [u8; 2], S { f, g: h }: S, &i: &u8, j @ 1..=9: u8)"
+            ),
+            ["a", "b", "c", "d", "e", "f", "h", "i", "j"]
+        );
     }
 }
