@@ -244,3 +244,20 @@ fn error_at(lit: &LitStr, at: usize, len: usize, message: &str) -> syn::Error {
     };
     syn::Error::new(span.unwrap_or_else(|| lit.span()), message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hole;
+
+    /// A placeholder's root and fields are identifiers: a digit first, or
+    /// a character no identifier has, is "not a placeholder".
+    #[test]
+    fn placeholders_are_identifiers() {
+        assert!(parse_hole("user_id", 0).is_ok());
+        assert!(parse_hole("user.id", 0).is_ok());
+        for bad in ["1abc", "a-b", "9"] {
+            let why = parse_hole(bad, 0).err().unwrap_or_default();
+            assert!(why.contains("is not a placeholder"), "{bad}: {why:?}");
+        }
+    }
+}
