@@ -84,6 +84,18 @@ async fn a_waiter_flags_the_lock_and_its_release_wakes_it() {
 
 const WAITING: &str = "debounce:{mailer}:waiting";
 
+/// Sets the waiters' marker for a minute, as a waiter would: someone
+/// waits, and nobody takes the wake-ups.
+fn mark_waiting(raw: &mut redis::Connection) {
+    redis::cmd("SET")
+        .arg(WAITING)
+        .arg("1")
+        .arg("PX")
+        .arg(60_000)
+        .exec(raw)
+        .expect("SET");
+}
+
 fn pttl(raw: &mut redis::Connection, key: &str) -> i64 {
     redis::cmd("PTTL").arg(key).query(raw).expect("PTTL")
 }
@@ -177,13 +189,7 @@ async fn a_finish_with_a_result_or_a_cooldown_wakes_a_waiter() {
         let _: () = redis::cmd("DEL").arg(SIGNAL).query(&mut raw).expect("DEL");
         let holder = debouncer.try_lock("mailer", LONG).await.expect("free");
         // Someone waits (the marker a waiter sets), nobody takes the wake-up.
-        redis::cmd("SET")
-            .arg(WAITING)
-            .arg("1")
-            .arg("PX")
-            .arg(60_000)
-            .exec(&mut raw)
-            .expect("SET");
+        mark_waiting(&mut raw);
         let finished = match finish {
             "cooldown" => holder.cool_down(Duration::from_millis(1)).await,
             _ => holder.complete(&1_u32, Duration::from_secs(60)).await,
@@ -218,13 +224,7 @@ async fn a_waiter_given_the_stored_result_wakes_the_next() {
             .expect("stored")
     );
     // Others wait (their marker), and no wake-up is pending.
-    redis::cmd("SET")
-        .arg(WAITING)
-        .arg("1")
-        .arg("PX")
-        .arg(60_000)
-        .exec(&mut raw)
-        .expect("SET");
+    mark_waiting(&mut raw);
     let _: () = redis::cmd("DEL").arg(SIGNAL).query(&mut raw).expect("DEL");
 
     let impatient = debouncer
