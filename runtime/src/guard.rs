@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::backend::{Finish, millis};
-use crate::debouncer::LockKey;
-use crate::lease::{Lease, Watchdog};
+use crate::key::LockKey;
+use crate::lease::Lease;
+use crate::renew::Watchdog;
 use crate::token::Token;
 use crate::{Debouncer, Error};
 

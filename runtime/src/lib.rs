@@ -48,8 +48,11 @@
 //!   backend was unavailable (never confused).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod acquire;
 mod backend;
 mod blocking;
+mod body;
+mod builder;
 mod busy;
 mod debouncer;
 mod error;
@@ -57,8 +60,10 @@ mod guard;
 mod install;
 mod key;
 mod lease;
+mod renew;
 #[cfg(feature = "serde")]
 mod replay;
+mod request;
 mod token;
 mod web;
 
@@ -66,14 +71,17 @@ mod web;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use crate::body::lease;
+pub use crate::builder::Builder;
 pub use crate::busy::{Busy, BusyReason};
-#[cfg(feature = "serde")]
-pub use crate::debouncer::Acquired;
-pub use crate::debouncer::{Builder, Debouncer, LockRequest};
+pub use crate::debouncer::Debouncer;
 pub use crate::error::{BackendError, Error};
 pub use crate::guard::LockGuard;
 pub use crate::install::{install, installed};
-pub use crate::lease::{Lease, lease};
+pub use crate::lease::Lease;
+#[cfg(feature = "serde")]
+pub use crate::request::Acquired;
+pub use crate::request::LockRequest;
 pub use crate::web::{IdempotencyKey, KeyError};
 
 #[doc = include_str!("debounce.md")]

@@ -5,9 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::acquire::{Granted, Policy};
 use crate::backend::Finish;
-use crate::debouncer::{Granted, LockKey, Policy};
 pub use crate::key::Encoded;
+use crate::key::LockKey;
 use crate::{Busy, Debouncer, Error, LockGuard};
 
 /// What to do when the backend fails.
@@ -338,7 +339,7 @@ pub use crate::web::{ConfirmsActix, ConfirmsAxum, ConfirmsNot, Probe};
 /// up to it); the default when the call runs unlocked.
 #[must_use]
 pub fn stored_limit(guard: Option<&LockGuard>) -> usize {
-    guard.map_or(crate::debouncer::DEFAULT_MAX_STORED, |guard| {
+    guard.map_or(crate::builder::DEFAULT_MAX_STORED, |guard| {
         guard.debouncer().max_stored_result()
     })
 }
@@ -349,20 +350,20 @@ pub fn scope<F: Future>(
     guard: Option<LockGuard>,
     body: F,
 ) -> impl Future<Output = (F::Output, Option<LockGuard>)> {
-    crate::lease::scope(guard, body)
+    crate::body::scope(guard, body)
 }
 
 /// Makes `guard` the thread's current one while a sync body runs; a body
 /// that leaves early drops it, which releases the lock (and, with
 /// `confirm`, waits until Redis ran the release).
 #[must_use]
-pub fn enter(guard: Option<LockGuard>, confirm: bool) -> crate::lease::Entered {
-    crate::lease::enter(guard, confirm)
+pub fn enter(guard: Option<LockGuard>, confirm: bool) -> crate::body::Entered {
+    crate::body::enter(guard, confirm)
 }
 
 /// The guard back from [`enter`], once the sync body has its value.
 #[must_use]
-pub fn leave(entered: crate::lease::Entered) -> Option<LockGuard> {
+pub fn leave(entered: crate::body::Entered) -> Option<LockGuard> {
     entered.leave()
 }
 

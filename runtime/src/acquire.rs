@@ -1,0 +1,271 @@
+//! The one acquire loop: a request's policy, the ask, the wait for a
+//! release (woken, or a jittered back-off), and the guard it grants.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::backend::{self, Acquire, Ask, Backend, Mode};
+use crate::key::LockKey;
+use crate::renew::Renewal;
+use crate::token::Token;
+use crate::{Busy, Debouncer, Error, LockGuard};
+
+impl Debouncer {
+    /// Takes `key` under `policy`, waiting if it says so. `mode` tells
+    /// how the caller waits (see [`Mode`]).
+    pub(crate) async fn acquire(
+        &self,
+        key: LockKey,
+        policy: &Policy,
+        mode: Mode,
+    ) -> Result<Granted, Busy> {
+        let (mut ask, mut waiting) = policy.start(&key, self.backend())?;
+        loop {
+            // Only a waiter needs the mark (one more trip to the state).
+            let mark = if policy.wait.is_some() {
+                self.backend().mark()
+            } else {
+                0
+            };
+            let asked = waiting.ask(ask);
+            let answer = self.backend().acquire(&key.full, asked).await;
+            let timeout = match waiting.step(&key, answer) {
+                Step::Taken(fence) => {
+                    return Ok(self.granted(key, asked, fence, policy, &waiting, mode));
+                }
+                Step::Done(done) => return done,
+                Step::Wait(timeout) => timeout,
+                Step::Again(error) => {
+                    // While any of the wait is left: a stall that ends
+                    // inside it does not end it (a try may then run past
+                    // the deadline by up to one response timeout).
+                    if waiting.left().is_zero() {
+                        return Err(Busy::unavailable(key.logical().into(), error));
+                    }
+                    ask.token = Token::random();
+                    continue;
+                }
+            };
+            if let Err(error) = self.backend().wait(&key.full, mark, timeout, mode).await {
+                return Err(Busy::unavailable(key.logical().into(), error));
+            }
+        }
+    }
+
+    /// The blocking form of [`acquire`](Self::acquire).
+    pub(crate) fn acquire_blocking(&self, key: LockKey, policy: &Policy) -> Result<Granted, Busy> {
+        crate::blocking::block_on(self.acquire(key, policy, Mode::Blocking))
+    }
+
+    fn granted(
+        &self,
+        key: LockKey,
+        ask: Ask,
+        fence: Option<u64>,
+        policy: &Policy,
+        waiting: &Waiting,
+        mode: Mode,
+    ) -> Granted {
+        let taken_at = waiting.last_ask();
+        let valid_until = taken_at + Duration::from_millis(ask.ttl_ms);
+        let mut guard = LockGuard::new(self.clone(), key, ask.token, fence, valid_until);
+        if policy.renew {
+            let watchdog = Renewal {
+                debouncer: self.clone(),
+                lease: guard.lease().clone(),
+                token: ask.token,
+                ttl_ms: ask.ttl_ms,
+                stop_at: policy.max_hold.map(|max_hold| taken_at + max_hold),
+            }
+            .start(mode);
+            guard.watch(watchdog);
+        }
+        Granted::Lock(guard)
+    }
+}
+
+/// What a lock request asks for beyond the lease (the attribute's policy
+/// arguments).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Policy {
+    pub(crate) ttl: Duration,
+    pub(crate) wait: Option<Duration>,
+    pub(crate) renew: bool,
+    pub(crate) max_hold: Option<Duration>,
+    pub(crate) fence: bool,
+    pub(crate) replay: bool,
+}
+
+impl Policy {
+    /// The first request, or the configuration error that stops it.
+    fn start(&self, key: &LockKey, backend: &Backend) -> Result<(Ask, Waiting), Busy> {
+        self.check(backend)
+            .map(|ask| (ask, Waiting::new(self.wait)))
+            .map_err(|error| Busy::unavailable(key.logical().into(), error))
+    }
+
+    fn check(&self, backend: &Backend) -> Result<Ask, Error> {
+        let ttl_ms = backend::lease_ms(self.ttl)?;
+        if let Some(wait) = self.wait {
+            backend::millis(wait, "the wait")?;
+        }
+        if let Some(max_hold) = self.max_hold {
+            if !self.renew {
+                return Err(Error::config(
+                    "max_hold needs renew: without renewal the lease ends at ttl",
+                ));
+            }
+            if max_hold < self.ttl {
+                return Err(Error::config("max_hold must be at least the ttl"));
+            }
+        }
+        let token = match backend {
+            Backend::Redis(_) => Token::random(),
+            Backend::Memory(_) => Token::local(),
+        };
+        Ok(Ask {
+            token,
+            ttl_ms,
+            fence: self.fence,
+            replay: self.replay,
+            wait_ms: 0,
+        })
+    }
+}
+
+/// What an acquire gave.
+#[derive(Debug)]
+pub(crate) enum Granted {
+    Lock(LockGuard),
+    /// A stored result (`replay`), and the key it answers.
+    Stored(Vec<u8>, String),
+}
+
+/// What to do after one acquire's answer.
+enum Step {
+    Taken(Option<u64>),
+    Done(Result<Granted, Busy>),
+    Wait(Duration),
+    /// The acquire timed out inside the wait: ask again at once, with a
+    /// fresh token (the timed-out one's undo may still be on its way),
+    /// while the wait has time left.
+    Again(Error),
+}
+
+/// The first re-check of a waiter that got no wake-up; doubled up to
+/// [`MAX_BACKOFF`], with jitter.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A caller's wait for a held key: until when, and how long to sleep
+/// between two asks when no wake-up comes.
+#[derive(Debug)]
+struct Waiting {
+    /// How long to wait in all, until the first ask sets `deadline`.
+    wait: Option<Duration>,
+    deadline: Option<Instant>,
+    backoff: Duration,
+    /// When the last acquire was sent: a lease taken by it started no
+    /// earlier.
+    last_ask: Option<Instant>,
+}
+
+impl Waiting {
+    /// No clock read here: the first [`ask`](Self::ask) reads it once.
+    fn new(wait: Option<Duration>) -> Self {
+        Waiting {
+            wait,
+            deadline: None,
+            backoff: FIRST_BACKOFF,
+            last_ask: None,
+        }
+    }
+
+    /// When the last acquire was sent.
+    fn last_ask(&self) -> Instant {
+        self.last_ask.unwrap_or_else(Instant::now)
+    }
+
+    /// The next acquire: it tells how long this caller still waits.
+    fn ask(&mut self, ask: Ask) -> Ask {
+        let now = Instant::now();
+        self.last_ask = Some(now);
+        if self.deadline.is_none() {
+            self.deadline = self.wait.map(|wait| now + wait);
+        }
+        let wait_ms = self.deadline.map_or(0, |deadline| {
+            let left = deadline.saturating_duration_since(now).as_millis();
+            u64::try_from(left).unwrap_or(u64::MAX).max(1)
+        });
+        Ask { wait_ms, ..ask }
+    }
+
+    /// How long the wait has left (nothing without one).
+    fn left(&self) -> Duration {
+        self.deadline.map_or(Duration::ZERO, |deadline| {
+            deadline.saturating_duration_since(Instant::now())
+        })
+    }
+
+    fn step(&mut self, key: &LockKey, answer: Result<Acquire, Error>) -> Step {
+        let (retry_after, cooling) = match answer {
+            Ok(Acquire::Taken { fence }) => return Step::Taken(fence),
+            Ok(Acquire::Stored(stored)) => {
+                return Step::Done(Ok(Granted::Stored(stored, key.logical().into())));
+            }
+            Ok(Acquire::Held {
+                retry_after,
+                cooling,
+            }) => (retry_after, cooling),
+            // A stall (a freeze of Redis, a slow network) shorter than the
+            // wait does not end it.
+            Err(error @ Error::Timeout { .. })
+                if self
+                    .deadline
+                    .is_some_and(|deadline| deadline > Instant::now()) =>
+            {
+                return Step::Again(error);
+            }
+            Err(error) => return Step::Done(Err(Busy::unavailable(key.logical().into(), error))),
+        };
+        let now = Instant::now();
+        match self.deadline {
+            Some(deadline) if deadline > now => {
+                // Woken by a release, or else by this back-off: never later
+                // than the holder's lease or our deadline.
+                let mut sleep = self.backoff.mul_f64(jitter());
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                if let Some(retry_after) = retry_after {
+                    sleep = sleep.min(retry_after + Duration::from_millis(1));
+                }
+                Step::Wait(sleep.min(deadline - now))
+            }
+            _ => Step::Done(Err(Busy::held(key.logical().into(), retry_after, cooling))),
+        }
+    }
+}
+
+/// A factor in [0.5, 1): waiters that missed the same wake-up spread out.
+fn jitter() -> f64 {
+    #[allow(clippy::cast_precision_loss, reason = "53 random bits")]
+    let unit = (crate::token::next_u64() >> 11) as f64 / (1_u64 << 53) as f64;
+    0.5 + unit / 2.0
+}
+
+#[cfg(test)]
+mod tests {
+    /// Waiters that missed one wake-up sleep between half and all of
+    /// their back-off, spread over the whole range.
+    #[test]
+    fn jitter_spreads_over_half_to_all_of_the_backoff() {
+        let samples: Vec<f64> = (0..10_000).map(|_| super::jitter()).collect();
+        assert!(
+            samples.iter().all(|j| (0.5..1.0).contains(j)),
+            "{:?}",
+            samples.iter().find(|j| !(0.5..1.0).contains(*j))
+        );
+        assert!(samples.iter().any(|j| *j < 0.55), "the low end");
+        assert!(samples.iter().any(|j| *j > 0.95), "the high end");
+    }
+}
