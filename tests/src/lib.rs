@@ -40,6 +40,9 @@ pub struct RedisServer {
     dir: TempDir,
     /// Extra `redis-server` arguments, kept for [`restart`](Self::restart).
     args: Vec<String>,
+    /// The master of a [`demote`](Self::demote)d server: a port this test
+    /// holds and never serves, so no other test's server can be it.
+    no_master: std::sync::OnceLock<TcpListener>,
 }
 
 fn binary() -> String {
@@ -136,6 +139,7 @@ impl RedisServer {
             listen: Listen::Unix(dir.join("redis.sock")),
             dir,
             args: args.iter().map(|&arg| arg.to_owned()).collect(),
+            no_master: std::sync::OnceLock::new(),
         };
         if let Err(log) = server.spawn() {
             panic!("redis-server did not start:\n{log}");
@@ -157,6 +161,7 @@ impl RedisServer {
             listen: Listen::Tcp(0),
             dir,
             args: Vec::new(),
+            no_master: std::sync::OnceLock::new(),
         };
         // Another process may take the port between probing and binding;
         // the process_id check tells, and another port is tried.
@@ -452,17 +457,22 @@ impl RedisServer {
             .collect()
     }
 
-    /// Makes the server a replica of a master that does not exist, as a
-    /// failover does to a demoted master: it keeps its data, answers reads
+    /// Makes the server a replica of a master that never answers (a port
+    /// this test holds and never serves), as a failover does to a demoted
+    /// master: it keeps its data, answers reads
     /// and refuses writes with `READONLY`.
     ///
     /// # Panics
     ///
     /// When the server does not answer, or still takes writes.
     pub fn demote(&self) {
+        let no_master = self
+            .no_master
+            .get_or_init(|| TcpListener::bind("127.0.0.1:0").expect("no free loopback port"));
+        let port = no_master.local_addr().expect("a bound port").port();
         let _: () = redis::cmd("REPLICAOF")
             .arg("127.0.0.1")
-            .arg(free_port())
+            .arg(port)
             .query(&mut self.connection())
             .expect("REPLICAOF");
         let set: redis::RedisResult<()> = redis::cmd("SET")

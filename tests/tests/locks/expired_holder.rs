@@ -76,6 +76,8 @@ async fn stale_body_exit(backend: Backend) {
 }
 
 on_both_backends! {
+    #[paused]
     expired_guard_does_not_release_the_next_holder => super::stale_guard_release;
+    #[paused]
     expired_body_does_not_release_the_next_holder => super::stale_body_exit;
 }

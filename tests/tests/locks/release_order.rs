@@ -1,8 +1,9 @@
 //! A caller's own release is ordered before its next acquire, though the
 //! caller never waits for it: back-to-back calls on a key never see their
 //! own previous lock (a spurious busy). Async tasks share the multiplexed
-//! connection (without the fix, a bounded pipeline queue or a budget-limited
-//! first poll, the async test fails in about half the runs). A thread's
+//! connection (before the connection layer was rebuilt, its bounded pipeline
+//! queue or a budget-limited first poll made the async test fail in about
+//! half the runs). A thread's
 //! next sync call goes on the connection its release went on, which orders
 //! the two by construction: Redis runs one connection's requests in order.
 //! `the_next_sync_call_goes_on_the_releases_connection` checks that

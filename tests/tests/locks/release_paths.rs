@@ -147,8 +147,9 @@ async fn a_release_in_memory_is_done_at_once() {
 }
 
 /// A task whose cooperative budget is spent drops a guard and at once asks
-/// for the key again: its release is queued first all the same (it is
-/// sent unconstrained), so the task never meets its own lock.
+/// for the key again: its release is queued first all the same (handed to
+/// the `Debouncer`'s connection thread through a channel that never waits,
+/// so no budget applies), so the task never meets its own lock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_is_queued_even_with_the_budget_spent() {
     let server = RedisServer::start();

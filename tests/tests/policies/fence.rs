@@ -64,6 +64,7 @@ async fn tokens_strictly_increase(backend: Backend) {
 }
 
 on_both_backends! {
+    #[paused]
     tokens_strictly_increase_across_holders => super::tokens_strictly_increase;
 }
 

@@ -411,8 +411,8 @@ fn replay_stores_errors_only_with_replay_errors() {
     });
 }
 
-/// A body of 1 MiB is stored and replayed; one byte more is served whole
-/// but not stored, so the next request runs the handler again.
+/// A body that fits 1 MiB with its header is stored and replayed; a body of
+/// 1 MiB and one byte is served whole but not stored, so the next request runs the handler again.
 #[test]
 fn replay_stores_bodies_up_to_1_mib() {
     actix(async || {

@@ -353,8 +353,8 @@ async fn replay_stores_errors_only_with_replay_errors() {
     assert_eq!(server.app.runs.load(Ordering::SeqCst), 3, "replayed");
 }
 
-/// A body of 1 MiB is stored and replayed; one byte more is served whole
-/// but not stored, so the next request runs the handler again.
+/// A body that fits 1 MiB with its header is stored and replayed; a body of
+/// 1 MiB and one byte is served whole but not stored, so the next request runs the handler again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_stores_bodies_up_to_1_mib() {
     let server = serve(Backend::redis()).await;

@@ -108,7 +108,8 @@ async fn a_confirmed_release_in_an_outage_is_bounded_by_the_response_timeout() {
     let _ = paused_handler(&debouncer, &server, 1).await.unwrap();
     let paused = started.elapsed();
     server.unpause();
-    let slack = Duration::from_millis(300);
+    // Without the bound the response waits for the minute-long freeze.
+    let slack = Duration::from_secs(2);
     assert!(
         frozen <= timeout + slack && paused <= timeout + slack,
         "response timeout {timeout:?}: the response was held {frozen:?} (SIGSTOP), {paused:?} (CLIENT PAUSE WRITE)"
