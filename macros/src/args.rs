@@ -1,12 +1,83 @@
-//! The attribute's arguments (see `VALID`), and the combinations that make
-//! no sense.
+//! The attribute's arguments: one table ([`ARGS`]) says which exist, what
+//! each takes and what each needs; parsing, the combination checks and the
+//! unknown-argument message all read it.
 
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitFloat, LitInt, LitStr, Path, Token};
 
-const VALID: &str = "key, ttl, busy, using, on_error, wait, cooldown, replay, replay_errors, fingerprint, renew, max_hold, fence, confirm, crate";
+/// What an argument takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    /// `= "template"`.
+    Template,
+    /// `= 30` (seconds) or `= "250ms"`.
+    Duration,
+    /// `= <expr>`.
+    Expr,
+    /// `= "reject" | "allow"`.
+    OnError,
+    /// Stands alone.
+    Flag,
+    /// Stands alone (for `true`), or `= true | false`.
+    FlagOrBool,
+    /// `= "path::to::crate"`.
+    Path,
+}
+
+/// One argument of `#[debounce(...)]`.
+pub(crate) struct Arg {
+    pub(crate) name: &'static str,
+    takes: Takes,
+    /// Another argument it means nothing without, and why.
+    needs: Option<(&'static str, &'static str)>,
+}
+
+/// Every argument, in the order the docs list them.
+pub(crate) const ARGS: &[Arg] = &[
+    arg("key", Takes::Template),
+    arg("ttl", Takes::Duration),
+    arg("busy", Takes::Expr),
+    arg("using", Takes::Expr),
+    arg("on_error", Takes::OnError),
+    arg("wait", Takes::Duration),
+    arg("cooldown", Takes::Duration),
+    arg("replay", Takes::Duration),
+    Arg {
+        needs: Some((
+            "replay",
+            "`replay_errors` needs `replay = \"...\"`: the window for which results are kept",
+        )),
+        ..arg("replay_errors", Takes::Flag)
+    },
+    Arg {
+        needs: Some((
+            "replay",
+            "`fingerprint` is stored with a replayed result and needs `replay = \"...\"`",
+        )),
+        ..arg("fingerprint", Takes::Template)
+    },
+    arg("renew", Takes::Flag),
+    Arg {
+        needs: Some((
+            "renew",
+            "`max_hold` bounds renewal and needs `renew`: without it the lease ends at `ttl`",
+        )),
+        ..arg("max_hold", Takes::Duration)
+    },
+    arg("fence", Takes::Flag),
+    arg("confirm", Takes::FlagOrBool),
+    arg("crate", Takes::Path),
+];
+
+const fn arg(name: &'static str, takes: Takes) -> Arg {
+    Arg {
+        name,
+        takes,
+        needs: None,
+    }
+}
 
 pub(crate) struct Args {
     pub(crate) key: LitStr,
@@ -50,33 +121,20 @@ pub(crate) enum OnError {
     Allow,
 }
 
-/// Stores an argument, or fails on its second occurrence, spanned there.
-fn set_once<T>(slot: &mut Option<T>, value: T, span: Span, name: &str) -> syn::Result<()> {
-    if slot.is_some() {
-        return Err(syn::Error::new(span, format!("`{name}` set twice")));
-    }
-    *slot = Some(value);
-    Ok(())
+/// A parsed value, as its argument's [`Takes`] says.
+enum Value {
+    Template(LitStr),
+    Duration(Millis),
+    Expr(Expr),
+    OnError(OnError),
+    Flag,
+    Bool(bool),
+    Path(Path),
 }
 
+/// The arguments as written: each table entry's value and where its name is.
 #[derive(Default)]
-struct Parsed {
-    key: Option<LitStr>,
-    ttl: Option<Millis>,
-    busy: Option<Expr>,
-    using: Option<Expr>,
-    on_error: Option<OnError>,
-    wait: Option<Millis>,
-    cooldown: Option<Millis>,
-    replay: Option<Millis>,
-    replay_errors: Option<Span>,
-    fingerprint: Option<LitStr>,
-    renew: Option<Span>,
-    max_hold: Option<Millis>,
-    fence: Option<Span>,
-    confirm: Option<bool>,
-    krate: Option<Path>,
-}
+struct Parsed(Vec<(&'static Arg, Span, Value)>);
 
 impl Parsed {
     /// One `name = value` (or a bare flag).
@@ -87,65 +145,76 @@ impl Parsed {
             let ident = input.call(Ident::parse_any)?;
             (ident.to_string(), ident.span())
         };
-        let flag = |slot: &mut Option<Span>| -> syn::Result<()> {
-            if input.peek(Token![=]) {
-                let eq: Token![=] = input.parse()?;
-                return Err(syn::Error::new(
-                    eq.span,
-                    format!("`{name}` is a flag and takes no value: write `{name}` alone"),
-                ));
-            }
-            set_once(slot, span, span, &name)
+        let Some(arg) = ARGS.iter().find(|arg| arg.name == name) else {
+            let valid: Vec<&str> = ARGS.iter().map(|arg| arg.name).collect();
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "unknown argument `{name}`; expected one of: {}",
+                    valid.join(", ")
+                ),
+            ));
         };
-        match name.as_str() {
-            "renew" => return flag(&mut self.renew),
-            "fence" => return flag(&mut self.fence),
-            // A flag, or `= true` / `= false`.
-            "confirm" if !input.peek(Token![=]) => {
-                return set_once(&mut self.confirm, true, span, &name);
+        if self.0.iter().any(|(seen, ..)| seen.name == arg.name) {
+            return Err(syn::Error::new(span, format!("`{name}` set twice")));
+        }
+        let value = match arg.takes {
+            Takes::Flag => {
+                if input.peek(Token![=]) {
+                    let eq: Token![=] = input.parse()?;
+                    return Err(syn::Error::new(
+                        eq.span,
+                        format!("`{name}` is a flag and takes no value: write `{name}` alone"),
+                    ));
+                }
+                Value::Flag
             }
-            "replay_errors" => return flag(&mut self.replay_errors),
-            "key" | "ttl" | "busy" | "using" | "on_error" | "wait" | "cooldown" | "replay"
-            | "fingerprint" | "max_hold" | "confirm" | "crate" => {}
-            _ => {
-                return Err(syn::Error::new(
-                    span,
-                    format!("unknown argument `{name}`; expected one of: {VALID}"),
-                ));
+            Takes::FlagOrBool if !input.peek(Token![=]) => Value::Bool(true),
+            takes => {
+                input.parse::<Token![=]>()?;
+                match takes {
+                    Takes::Template => Value::Template(parse_key(input, &name)?),
+                    Takes::Duration => Value::Duration(parse_duration_arg(input, &name)?),
+                    Takes::Expr => Value::Expr(input.parse()?),
+                    Takes::OnError => Value::OnError(parse_on_error(input)?),
+                    Takes::FlagOrBool => {
+                        let value: syn::LitBool = input.parse().map_err(|error| {
+                            syn::Error::new(
+                                error.span(),
+                                format!(
+                                    "`{name}` takes `true` or `false` (or stands alone, for `true`)"
+                                ),
+                            )
+                        })?;
+                        Value::Bool(value.value)
+                    }
+                    Takes::Path | Takes::Flag => {
+                        let path: LitStr = input.parse()?;
+                        Value::Path(path.parse::<Path>()?)
+                    }
+                }
+            }
+        };
+        self.0.push((arg, span, value));
+        Ok(())
+    }
+
+    fn take(&mut self, name: &str) -> Option<(Span, Value)> {
+        let at = self.0.iter().position(|(arg, ..)| arg.name == name)?;
+        let (_, span, value) = self.0.remove(at);
+        Some((span, value))
+    }
+
+    /// Arguments that mean nothing without another one.
+    fn check_needs(&self) -> syn::Result<()> {
+        for (arg, span, _) in &self.0 {
+            if let Some((needed, why)) = arg.needs
+                && !self.0.iter().any(|(other, ..)| other.name == needed)
+            {
+                return Err(syn::Error::new(*span, why));
             }
         }
-        input.parse::<Token![=]>()?;
-        match name.as_str() {
-            "key" => set_once(&mut self.key, parse_key(input)?, span, &name),
-            "fingerprint" => set_once(&mut self.fingerprint, parse_key(input)?, span, &name),
-            "busy" => set_once(&mut self.busy, input.parse()?, span, &name),
-            "using" => set_once(&mut self.using, input.parse()?, span, &name),
-            "on_error" => set_once(&mut self.on_error, parse_on_error(input)?, span, &name),
-            "confirm" => {
-                let value: syn::LitBool = input.parse().map_err(|error| {
-                    syn::Error::new(
-                        error.span(),
-                        "`confirm` takes `true` or `false` (or stands alone, for `true`)",
-                    )
-                })?;
-                set_once(&mut self.confirm, value.value, span, &name)
-            }
-            "crate" => {
-                let path: LitStr = input.parse()?;
-                set_once(&mut self.krate, path.parse::<Path>()?, span, &name)
-            }
-            _ => {
-                let value = parse_duration_arg(input, &name)?;
-                let slot = match name.as_str() {
-                    "ttl" => &mut self.ttl,
-                    "wait" => &mut self.wait,
-                    "cooldown" => &mut self.cooldown,
-                    "replay" => &mut self.replay,
-                    _ => &mut self.max_hold,
-                };
-                set_once(slot, value, span, &name)
-            }
-        }
+        Ok(())
     }
 }
 
@@ -159,80 +228,80 @@ impl Parse for Args {
             }
             input.parse::<Token![,]>()?;
         }
-        let key = parsed.key.take().ok_or_else(|| {
-            syn::Error::new(
+        let Some((_, Value::Template(key))) = parsed.take("key") else {
+            return Err(syn::Error::new(
                 Span::call_site(),
                 "missing `key = \"...\"`: the template of the lock key, e.g. `key = \"order:{id}\"`",
-            )
-        })?;
-        let ttl = parsed.ttl.ok_or_else(|| {
-            syn::Error::new(
+            ));
+        };
+        let Some((_, Value::Duration(ttl))) = parsed.take("ttl") else {
+            return Err(syn::Error::new(
                 Span::call_site(),
                 "missing `ttl = ...`: the lease, in seconds (`ttl = 30`) or with a unit (`ttl = \"250ms\"`)",
-            )
-        })?;
-        check_combinations(&parsed, ttl)?;
-        if let (Some(fingerprint), None) = (&parsed.fingerprint, parsed.replay) {
-            return Err(syn::Error::new(
-                fingerprint.span(),
-                "`fingerprint` is stored with a replayed result and needs `replay = \"...\"`",
             ));
-        }
-        Ok(Args {
+        };
+        parsed.check_needs()?;
+        let mut args = Args {
             key,
             ttl,
-            busy: parsed.busy,
-            using: parsed.using,
-            on_error: parsed.on_error.unwrap_or(OnError::Reject),
-            wait: parsed.wait,
-            cooldown: parsed.cooldown,
-            replay: parsed.replay,
-            replay_errors: parsed.replay_errors,
-            fingerprint: parsed.fingerprint,
-            renew: parsed.renew,
-            max_hold: parsed.max_hold,
-            fence: parsed.fence,
-            confirm: parsed.confirm,
-            krate: parsed.krate,
-        })
-    }
-}
-
-/// Arguments that contradict each other, or mean nothing alone.
-fn check_combinations(parsed: &Parsed, ttl: Millis) -> syn::Result<()> {
-    if let Some(max_hold) = parsed.max_hold {
-        if parsed.renew.is_none() {
-            return Err(syn::Error::new(
-                max_hold.span,
-                "`max_hold` bounds renewal and needs `renew`: without it the lease ends at `ttl`",
-            ));
+            busy: None,
+            using: None,
+            on_error: OnError::Reject,
+            wait: None,
+            cooldown: None,
+            replay: None,
+            replay_errors: None,
+            fingerprint: None,
+            renew: None,
+            max_hold: None,
+            fence: None,
+            confirm: None,
+            krate: None,
+        };
+        for (arg, span, value) in parsed.0 {
+            match (arg.name, value) {
+                ("busy", Value::Expr(expr)) => args.busy = Some(expr),
+                ("using", Value::Expr(expr)) => args.using = Some(expr),
+                ("on_error", Value::OnError(on_error)) => args.on_error = on_error,
+                ("wait", Value::Duration(ms)) => args.wait = Some(ms),
+                ("cooldown", Value::Duration(ms)) => args.cooldown = Some(ms),
+                ("replay", Value::Duration(ms)) => args.replay = Some(ms),
+                ("max_hold", Value::Duration(ms)) => args.max_hold = Some(ms),
+                ("replay_errors", Value::Flag) => args.replay_errors = Some(span),
+                ("renew", Value::Flag) => args.renew = Some(span),
+                ("fence", Value::Flag) => args.fence = Some(span),
+                ("fingerprint", Value::Template(template)) => args.fingerprint = Some(template),
+                ("confirm", Value::Bool(confirm)) => args.confirm = Some(confirm),
+                ("crate", Value::Path(path)) => args.krate = Some(path),
+                // Each name parses as its table entry says.
+                (name, _) => {
+                    return Err(syn::Error::new(
+                        span,
+                        format!("redis-debounce-macros: `{name}` parsed as another kind (a bug)"),
+                    ));
+                }
+            }
         }
-        if max_hold.ms < ttl.ms {
+        if let Some(max_hold) = args.max_hold
+            && max_hold.ms < args.ttl.ms
+        {
             return Err(syn::Error::new(
                 max_hold.span,
                 "`max_hold` is shorter than `ttl`: the first lease already outlasts it",
             ));
         }
+        Ok(args)
     }
-    if let Some(span) = parsed.replay_errors
-        && parsed.replay.is_none()
-    {
-        return Err(syn::Error::new(
-            span,
-            "`replay_errors` needs `replay = \"...\"`: the window for which results are kept",
-        ));
-    }
-    Ok(())
 }
 
-fn parse_key(input: ParseStream<'_>) -> syn::Result<LitStr> {
+fn parse_key(input: ParseStream<'_>, name: &str) -> syn::Result<LitStr> {
     if input.peek(LitStr) {
         return input.parse();
     }
     let found: Expr = input.parse()?;
     Err(syn::Error::new_spanned(
         found,
-        "`key` takes a string literal template, e.g. `key = \"order:{id}\"`",
+        format!("`{name}` takes a string literal template, e.g. `{name} = \"order:{{id}}\"`"),
     ))
 }
 

@@ -1,11 +1,15 @@
 //! The names a function's parameters bind, destructured patterns included.
 
+use syn::ext::IdentExt;
 use syn::{FnArg, Ident, Pat, Signature};
 
 /// What a key placeholder may name.
 pub(crate) struct Bindings {
     names: Vec<Ident>,
     has_self: bool,
+    /// What `self` is called where the key is rendered: `__self` inside
+    /// the body `#[async_trait]` generates, after its `let __self = self;`.
+    self_alias: Option<Ident>,
 }
 
 impl Bindings {
@@ -13,6 +17,7 @@ impl Bindings {
         let mut bindings = Bindings {
             names: Vec::new(),
             has_self: false,
+            self_alias: None,
         };
         // Const generics are values in scope too.
         for param in sig.generics.const_params() {
@@ -25,6 +30,25 @@ impl Bindings {
             }
         }
         bindings
+    }
+
+    /// The names `pat` binds become placeholders too (a `let` the key is
+    /// rendered after).
+    pub(crate) fn add(&mut self, pat: &Pat) {
+        self.collect(pat);
+    }
+
+    /// `self` is renamed to `alias` where the key is rendered.
+    pub(crate) fn alias_self(&mut self, alias: Ident) {
+        self.self_alias = Some(alias);
+    }
+
+    /// The binding a placeholder root names: `type` and `r#type` both name
+    /// `r#type`. Its own identifier, so that the key resolves it as the
+    /// signature does (a `macro_rules!` that declares the parameter too).
+    pub(crate) fn get(&self, name: &str) -> Option<&Ident> {
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.names.iter().rev().find(|ident| ident.unraw() == name)
     }
 
     fn collect(&mut self, pat: &Pat) {
@@ -57,12 +81,13 @@ impl Bindings {
         }
     }
 
-    pub(crate) fn contains(&self, name: &str) -> bool {
-        self.names.iter().any(|ident| ident == name)
-    }
-
     pub(crate) fn has_self(&self) -> bool {
         self.has_self
+    }
+
+    /// `__self` after `#[async_trait]`'s renaming, else `None` (`self`).
+    pub(crate) fn self_alias(&self) -> Option<&Ident> {
+        self.self_alias.as_ref()
     }
 
     /// "the parameters in scope are: a, b" for error messages.

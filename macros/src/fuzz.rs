@@ -704,7 +704,7 @@ proptest! {
         let outcome = run_fn(&args, &item)?;
         match (expected_ttl(&value), outcome) {
             (Some(ms), Outcome::Expanded(output)) => {
-                let expected = format!("ttl_ms : {ms}u64");
+                let expected = format!("ttl : :: core :: time :: Duration :: from_millis ({ms}u64)");
                 prop_assert!(output.to_string().contains(&expected), "{}: no `{}`", value, expected);
             }
             (None, Outcome::Refused) => {}

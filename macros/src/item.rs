@@ -21,6 +21,13 @@ impl Parse for ItemFn {
         let attrs = input.call(Attribute::parse_outer)?;
         let vis = input.parse()?;
         let sig = input.parse()?;
+        if input.peek(syn::Token![;]) {
+            let semi: syn::Token![;] = input.parse()?;
+            return Err(syn::Error::new(
+                semi.span,
+                "#[debounce] locks around a body, and this declaration has none: put it on the method in each `impl` (or on a default body)",
+            ));
+        }
         let content;
         braced!(content in input);
         let inner_attrs = content.call(Attribute::parse_inner)?;

@@ -169,7 +169,7 @@ fn parse_hole(text: &str, start: usize) -> Result<Hole<'_>, String> {
         chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
             && chars.all(|c| c == '_' || c.is_alphanumeric())
     };
-    if !ident_like(path[0]) {
+    if !ident_like(path[0].strip_prefix("r#").unwrap_or(path[0])) {
         return Err(format!(
             "`{{{text}}}` is not a placeholder: write a parameter name, then field names, e.g. `{{user.id}}`"
         ));
@@ -195,7 +195,9 @@ fn parse_hole(text: &str, start: usize) -> Result<Hole<'_>, String> {
     Ok(Hole { start, path, spec })
 }
 
-/// The placeholder as an expression over the function's bindings.
+/// The placeholder as an expression over the function's bindings: the
+/// binding's own identifier (so it resolves as the signature's does, even
+/// from inside a `macro_rules!`), located in the key literal.
 fn resolve(hole: &Hole<'_>, lit: &LitStr, bindings: &Bindings) -> syn::Result<TokenStream> {
     let name = hole.path[0];
     let span = lit.span();
@@ -208,8 +210,15 @@ fn resolve(hole: &Hole<'_>, lit: &LitStr, bindings: &Bindings) -> syn::Result<To
                 "`{self...}` needs a method with a `self` receiver",
             ));
         }
-        syn::Token![self](span).into_token_stream()
-    } else if bindings.contains(name) {
+        match bindings.self_alias() {
+            Some(alias) => located(alias, span).into_token_stream(),
+            None => syn::Token![self](span).into_token_stream(),
+        }
+    } else if let Some(binding) = bindings.get(name) {
+        located(binding, span).into_token_stream()
+    } else if is_constant(name) {
+        // A const or static, or a const generic of the impl (which the
+        // attribute cannot see): the compiler resolves it.
         Ident::new(name, span).into_token_stream()
     } else {
         let known = bindings.describe();
@@ -217,7 +226,9 @@ fn resolve(hole: &Hole<'_>, lit: &LitStr, bindings: &Bindings) -> syn::Result<To
             lit,
             hole.start,
             name.len(),
-            &format!("unknown placeholder `{name}` in the key; {known}"),
+            &format!(
+                "unknown placeholder `{name}` in the key; {known} (constants, in SCREAMING_CASE, are taken as they are)"
+            ),
         ));
     };
     let mut expr = root;
@@ -229,6 +240,21 @@ fn resolve(hole: &Hole<'_>, lit: &LitStr, bindings: &Bindings) -> syn::Result<To
         expr = quote!(#expr.#member);
     }
     Ok(expr)
+}
+
+/// `ident`, resolved as it is, located at `span`.
+fn located(ident: &Ident, span: proc_macro2::Span) -> Ident {
+    let mut ident = ident.clone();
+    ident.set_span(span.resolved_at(ident.span()));
+    ident
+}
+
+/// A name written as constants are: `N`, `MAX_LEN`, `V2`.
+fn is_constant(name: &str) -> bool {
+    name.bytes().any(|b| b.is_ascii_uppercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// An error on `len` bytes at `at` inside the literal's value: spanned
@@ -247,7 +273,60 @@ fn error_at(lit: &LitStr, at: usize, len: usize, message: &str) -> syn::Error {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_hole;
+    use super::{Template, parse_hole};
+    use crate::bindings::Bindings;
+
+    /// The text of the key literal `template` that its error is spanned on.
+    /// Outside a compiler (unit tests) proc-macro2 keeps byte offsets, so
+    /// the spans that a nightly compiler shows can be checked here.
+    fn spanned(template: &str) -> String {
+        let lit: syn::LitStr = syn::parse_str(&format!("{template:?}")).unwrap();
+        let sig: syn::Signature = syn::parse_quote!(fn f(a: u32, b: u32));
+        let error = Template::parse(&lit, &Bindings::of(&sig))
+            .err()
+            .unwrap_or_else(|| panic!("{template} parsed"));
+        let opening = lit.span().byte_range().start + 1;
+        let range = error.span().byte_range();
+        template[range.start - opening..range.end - opening].to_owned()
+    }
+
+    /// Each error of a template points at what is wrong in it, after any
+    /// literal braces and placeholders before it.
+    #[test]
+    fn errors_point_into_the_template() {
+        for (template, at) in [
+            ("ab}c", "}"),
+            ("{{x}}ab}c", "}"),
+            ("ab{c", "{c"),
+            ("x{{y{1abc}", "{1abc}"),
+            ("}}a{b:>5}", "{b:>5}"),
+            ("k{a}abcdef{b}", "{a}abcdef{b}"),
+            ("x:{a}{{{b}", "{a}{{{b}"),
+            ("q:{a}:{zz}", "zz"),
+            ("q:{a}:{self}", "self"),
+            ("{{a}}:{b}%", "%"),
+        ] {
+            assert_eq!(spanned(template), at, "{template}");
+        }
+    }
+
+    /// In a literal whose text is not its value (escapes, a raw string),
+    /// offsets do not map: the error spans the whole literal.
+    #[test]
+    fn errors_in_escaped_or_raw_literals_span_the_literal() {
+        let sig: syn::Signature = syn::parse_quote!(fn f(a: u32));
+        for source in [r#""a\tb}""#, r#"r"ab}c""#, r#""\u{61}}""#] {
+            let lit: syn::LitStr = syn::parse_str(source).unwrap();
+            let error = Template::parse(&lit, &Bindings::of(&sig))
+                .err()
+                .unwrap_or_else(|| panic!("{source} parsed"));
+            assert_eq!(
+                error.span().byte_range(),
+                lit.span().byte_range(),
+                "{source}"
+            );
+        }
+    }
 
     /// A placeholder's root and fields are identifiers: a digit first, or
     /// a character no identifier has, is "not a placeholder".

@@ -11,6 +11,7 @@ mod fallback;
 mod fuzz;
 mod item;
 mod key;
+mod plan;
 
 use proc_macro::TokenStream;
 

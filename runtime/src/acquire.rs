@@ -220,11 +220,7 @@ impl Waiting {
             }) => (retry_after, cooling),
             // A stall (a freeze of Redis, a slow network) shorter than the
             // wait does not end it.
-            Err(error @ Error::Timeout { .. })
-                if self
-                    .deadline
-                    .is_some_and(|deadline| deadline > Instant::now()) =>
-            {
+            Err(error @ Error::Timeout { .. }) if !self.left().is_zero() => {
                 return Step::Again(error);
             }
             Err(error) => return Step::Done(Err(Busy::unavailable(key.logical().into(), error))),

@@ -49,20 +49,22 @@ pub fn lease() -> Option<Lease> {
 
 /// Runs `body` with `guard` as the task's current one, and gives the guard
 /// back with the body's value. A future dropped mid-body drops the guard
-/// with it, which releases the lock.
-pub(crate) async fn scope<F: Future>(
+/// with it, which releases the lock. `T` pins the body's output (so `?`
+/// in an async block converts errors as the fn's return type says).
+pub async fn scope<T, F: Future<Output = T>>(
     guard: Option<LockGuard>,
     body: F,
-) -> (F::Output, Option<LockGuard>) {
+) -> (T, Option<LockGuard>) {
     let mut scoped = std::pin::pin!(TASK_BODY.scope(guard, body));
     let output = scoped.as_mut().await;
     (output, scoped.take_value().flatten())
 }
 
-/// Makes `guard` the thread's current one until [`Entered::leave`], or
+/// Makes `guard` the thread's current one until [`leave`], or
 /// until the returned value drops (and the guard with it: a `return`, `?`
 /// or panic in the body releases the lock).
-pub(crate) fn enter(guard: Option<LockGuard>, confirm: bool) -> Entered {
+#[must_use]
+pub fn enter(guard: Option<LockGuard>, confirm: bool) -> Entered {
     Entered {
         previous: Some(THREAD_BODY.with(|current| current.replace(SyncBody::Inside(guard)))),
         confirm,
@@ -80,11 +82,6 @@ pub struct Entered {
 }
 
 impl Entered {
-    /// Restores the thread's previous body and gives this one's guard back.
-    pub(crate) fn leave(mut self) -> Option<LockGuard> {
-        self.restore()
-    }
-
     fn restore(&mut self) -> Option<LockGuard> {
         let previous = self.previous.take()?;
         match THREAD_BODY.try_with(|current| current.replace(previous)) {
@@ -101,4 +98,11 @@ impl Drop for Entered {
             guard.release_confirmed_blocking();
         }
     }
+}
+
+/// The guard back from [`enter`], once the sync body has its value: the
+/// thread's previous body is restored.
+#[must_use]
+pub fn leave(mut entered: Entered) -> Option<LockGuard> {
+    entered.restore()
 }

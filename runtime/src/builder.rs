@@ -111,7 +111,7 @@ impl Builder {
 
     /// How long to wait for Redis to answer one request (default 1 s; more
     /// than zero, at most 100 years, or [`open`](Self::open) fails). An
-    /// acquire that times out is reported to its caller (a [`Busy`] whose
+    /// acquire that times out is reported to its caller (a [`Busy`](crate::Busy) whose
     /// error is [`Error::Timeout`]) and undone, not sent again; inside a
     /// `wait` it is asked again, with a fresh token, until the wait ends.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {

@@ -18,7 +18,7 @@ use crate::key::LockKey;
 ///
 /// A Redis `Debouncer` owns its connection: one thread, started on first
 /// use, runs one multiplexed connection (and a few more for callers that
-/// [`wait`](LockRequest::wait)). Async callers on any tokio runtime, or on
+/// [`wait`](crate::LockRequest::wait)). Async callers on any tokio runtime, or on
 /// several (actix-web runs one per worker), and blocking callers share it,
 /// and every request goes out in the order it was made. It reconnects by
 /// itself after Redis restarts, sending again what the old connection
@@ -81,7 +81,7 @@ impl Debouncer {
     }
 
     /// The largest result stored for `replay`, in bytes (see
-    /// [`Builder::max_stored_result`]).
+    /// [`Builder::max_stored_result`](crate::Builder::max_stored_result)).
     #[must_use]
     pub fn max_stored_result(&self) -> usize {
         self.inner.max_stored
@@ -108,7 +108,7 @@ impl Debouncer {
     /// can stop it. A process that exits right after a call may exit
     /// before the release has left it, and the key then stays taken until
     /// its lease runs out: await `flush` before such an exit (the end of
-    /// `main`, a job's last step). [`LockGuard::release`] is done when it
+    /// `main`, a job's last step). [`LockGuard::release`](crate::LockGuard::release) is done when it
     /// returns.
     ///
     /// # Errors

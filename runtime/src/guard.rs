@@ -249,7 +249,10 @@ impl LockGuard {
         let window_ms = millis(window, "the replay window")?;
         Ok(Finish {
             cooldown_ms: None,
-            store: Some((crate::replay::encode(value)?, window_ms)),
+            store: Some((
+                crate::stored::Payload::json(value)?.frame(None, "-"),
+                window_ms,
+            )),
         })
     }
 

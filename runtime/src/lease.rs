@@ -12,7 +12,7 @@ use crate::key::LockKey;
 
 /// The lease of the lock a debounced body runs under.
 ///
-/// Inside a `#[debounce]` body, [`lease()`] returns it; elsewhere
+/// Inside a `#[debounce]` body, [`lease()`](crate::lease()) returns it; elsewhere
 /// [`LockGuard::lease`](crate::LockGuard::lease) does. It tells the key,
 /// the fencing token (with `fence`), and whether the lock is still ours:
 /// with `renew`, a renewal that finds the lock gone or someone else's

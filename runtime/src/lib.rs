@@ -54,16 +54,17 @@ mod blocking;
 mod body;
 mod builder;
 mod busy;
+mod call;
 mod debouncer;
 mod error;
 mod guard;
 mod install;
 mod key;
 mod lease;
+mod outcome;
 mod renew;
-#[cfg(feature = "serde")]
-mod replay;
 mod request;
+mod stored;
 mod token;
 mod web;
 

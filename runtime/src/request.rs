@@ -218,11 +218,10 @@ impl<T: serde::de::DeserializeOwned> Acquired<T> {
         match granted {
             Granted::Lock(guard) => Ok(Acquired::Locked(guard)),
             // A result stored with a fingerprint reads as its payload.
-            Granted::Stored(stored, key) => {
-                crate::replay::decode(crate::__private::unframe(&stored, None).0)
-                    .map(Acquired::Replayed)
-                    .map_err(|error| Busy::unavailable(key, error))
-            }
+            Granted::Stored(stored, key) => crate::stored::Record::read(&stored)
+                .and_then(|stored| stored.json(None))
+                .map(Acquired::Replayed)
+                .map_err(|error| Busy::unavailable(key, error)),
         }
     }
 }

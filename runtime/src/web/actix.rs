@@ -11,8 +11,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError};
 
 use super::{IDEMPOTENCY_KEY, IdempotencyKey, KeyError, PROBLEM_JSON, Problem};
-use crate::__private::Either;
 use crate::Busy;
+use crate::outcome::{Codec, Either, ResponseNeedsAsync, Shape};
+use crate::stored::{Payload as Stored, Record};
 
 impl Problem {
     fn status_code(&self) -> StatusCode {
@@ -89,21 +90,20 @@ impl<T: Responder> Responder for Either<T> {
 /// `using = debouncer` with `debouncer: web::Data<Debouncer>`. Not listed
 /// in the error for a `using` of the wrong type, which names our own types.
 #[diagnostic::do_not_recommend]
-impl<T: crate::__private::AsDebouncer + ?Sized> crate::__private::AsDebouncer
-    for actix_web::web::Data<T>
-{
+impl<T: crate::call::AsDebouncer + ?Sized> crate::call::AsDebouncer for actix_web::web::Data<T> {
     fn as_debouncer(&self) -> &crate::Debouncer {
         (**self).as_debouncer()
     }
 }
 
 /// `replay` on a handler: the response, made whole again, and its stored
-/// form (2xx only, unless `errors`; none for a body over 1 MiB).
-pub async fn store_response(
+/// form (2xx only, unless `errors`; none when the body is streamed or
+/// its stored form, with the status and content type, is over `max`).
+async fn store_response(
     response: HttpResponse,
     errors: bool,
     max: usize,
-) -> (HttpResponse, Option<Vec<u8>>) {
+) -> (HttpResponse, Option<Stored>) {
     let status = response.status();
     if !(errors || status.is_success()) {
         return (response, None);
@@ -127,7 +127,7 @@ pub async fn store_response(
     }
     let (head, body) = response.into_parts();
     if let Ok(Ok(bytes)) = actix_web::body::to_bytes_limited(body, max).await {
-        let stored = super::encode_response(status.as_u16(), &content_type, &bytes);
+        let stored = Stored::http(status.as_u16(), &content_type, &bytes);
         (head.set_body(BoxBody::new(bytes)), Some(stored))
     } else {
         tracing::warn!("redis-debounce: the response body cannot be stored for replay");
@@ -140,8 +140,8 @@ pub async fn store_response(
 /// # Errors
 ///
 /// [`Error::Replay`](crate::Error::Replay) when the stored value is not a response.
-pub fn replayed_response(stored: &[u8]) -> Result<HttpResponse, crate::Error> {
-    let (status, content_type, body) = super::decode_response(stored)?;
+fn replayed_response(stored: &Record<'_>) -> Result<HttpResponse, crate::Error> {
+    let (status, content_type, body) = stored.http()?;
     let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
     if let Ok(content_type) = HeaderValue::from_bytes(content_type)
         && !content_type.is_empty()
@@ -150,6 +150,71 @@ pub fn replayed_response(stored: &[u8]) -> Result<HttpResponse, crate::Error> {
     }
     response.insert_header((super::IDEMPOTENCY_REPLAYED, "true"));
     Ok(response.body(body.to_vec()))
+}
+
+/// An actix-web `HttpResponse`: stored as a response.
+pub trait IsActixResponse {
+    /// The kind.
+    fn __debounce_kind(&self) -> ActixKind {
+        ActixKind
+    }
+}
+
+impl IsActixResponse for Shape<HttpResponse> {}
+
+/// The kind of an actix-web `HttpResponse`.
+#[derive(Debug, Clone, Copy)]
+pub struct ActixKind;
+
+#[allow(
+    clippy::unused_self,
+    reason = "a kind's value only selects its methods (autoref specialisation)"
+)]
+impl ActixKind {
+    /// A 2xx status is a success.
+    #[must_use]
+    pub fn succeeded(self, response: &HttpResponse) -> bool {
+        response.status().is_success()
+    }
+
+    /// Stores a 2xx response: its status, content type and body.
+    #[must_use]
+    pub fn codec(self) -> Codec<HttpResponse> {
+        Codec::new(|stored, _| replayed_response(stored), |_| None, false)
+    }
+
+    /// Stores a response of any status (`replay_errors`).
+    #[must_use]
+    pub fn codec_whole(self) -> Codec<HttpResponse> {
+        Codec::new(|stored, _| replayed_response(stored), |_| None, true)
+    }
+
+    /// The response, made whole again, and its stored form (read up to
+    /// `max` bytes).
+    pub async fn store(
+        self,
+        codec: Codec<HttpResponse>,
+        response: HttpResponse,
+        max: usize,
+    ) -> (HttpResponse, Option<Stored>) {
+        store_response(response, codec.whole(), max).await
+    }
+
+    /// A plain fn cannot store a response: its body is read by awaiting.
+    #[must_use]
+    pub fn codec_blocking<R: ResponseNeedsAsync>(self) -> Codec<R> {
+        Codec::new(
+            |_, _| Err(crate::Error::config("a response is stored by an async fn")),
+            |_| None,
+            false,
+        )
+    }
+
+    /// As [`codec_blocking`](Self::codec_blocking).
+    #[must_use]
+    pub fn codec_blocking_whole<R: ResponseNeedsAsync>(self) -> Codec<R> {
+        self.codec_blocking()
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 
 use super::{IDEMPOTENCY_KEY, IdempotencyKey, KeyError, PROBLEM_JSON, Problem};
-use crate::__private::Either;
 use crate::Busy;
+use crate::outcome::{Codec, Either, ResponseNeedsAsync, Shape};
+use crate::stored::{Payload, Record};
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
@@ -71,15 +72,15 @@ impl From<Busy> for Response {
 }
 
 /// `replay` on a handler: the response, made whole again, and its stored
-/// form (2xx only, unless `errors`; none for a body over 1 MiB).
-pub async fn store_response(
-    response: impl IntoResponse,
+/// form (2xx only, unless `errors`; none when the body is streamed or
+/// its stored form, with the status and content type, is over `max`).
+async fn store_response(
+    response: Response,
     errors: bool,
     max: usize,
-) -> (Response, Option<Vec<u8>>) {
+) -> (Response, Option<Payload>) {
     use http_body_util::{BodyExt as _, Limited};
 
-    let response = response.into_response();
     let status = response.status();
     if !(errors || status.is_success()) {
         return (response, None);
@@ -103,7 +104,7 @@ pub async fn store_response(
                 .headers
                 .get(header::CONTENT_TYPE)
                 .map_or(&[][..], HeaderValue::as_bytes);
-            let stored = super::encode_response(status.as_u16(), content_type, &bytes);
+            let stored = Payload::http(status.as_u16(), content_type, &bytes);
             (Response::from_parts(parts, Body::from(bytes)), Some(stored))
         }
         Err(error) => {
@@ -121,8 +122,8 @@ pub async fn store_response(
 /// # Errors
 ///
 /// [`Error::Replay`](crate::Error::Replay) when the stored value is not a response.
-pub fn replayed_response(stored: &[u8]) -> Result<Response, crate::Error> {
-    let (status, content_type, body) = super::decode_response(stored)?;
+fn replayed_response(stored: &Record<'_>) -> Result<Response, crate::Error> {
+    let (status, content_type, body) = stored.http()?;
     let mut response = Response::new(Body::from(body.to_vec()));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
@@ -136,4 +137,84 @@ pub fn replayed_response(stored: &[u8]) -> Result<Response, crate::Error> {
         HeaderValue::from_static("true"),
     );
     Ok(response)
+}
+
+/// The response an `impl IntoResponse` makes, to be stored (`replay`).
+pub fn into_response(value: impl IntoResponse) -> Response {
+    value.into_response()
+}
+
+/// The codec of an `impl IntoResponse`, stored as the response it makes.
+#[must_use]
+pub fn codec(whole: bool) -> Codec<Response> {
+    if whole {
+        AxumKind.codec_whole()
+    } else {
+        AxumKind.codec()
+    }
+}
+
+/// An axum `Response`: stored as a response.
+pub trait IsAxumResponse {
+    /// The kind.
+    fn __debounce_kind(&self) -> AxumKind {
+        AxumKind
+    }
+}
+
+impl IsAxumResponse for Shape<Response> {}
+
+/// The kind of an axum `Response`.
+#[derive(Debug, Clone, Copy)]
+pub struct AxumKind;
+
+#[allow(
+    clippy::unused_self,
+    reason = "a kind's value only selects its methods (autoref specialisation)"
+)]
+impl AxumKind {
+    /// A 2xx status is a success.
+    #[must_use]
+    pub fn succeeded(self, response: &Response) -> bool {
+        response.status().is_success()
+    }
+
+    /// Stores a 2xx response: its status, content type and body.
+    #[must_use]
+    pub fn codec(self) -> Codec<Response> {
+        Codec::new(|stored, _| replayed_response(stored), |_| None, false)
+    }
+
+    /// Stores a response of any status (`replay_errors`).
+    #[must_use]
+    pub fn codec_whole(self) -> Codec<Response> {
+        Codec::new(|stored, _| replayed_response(stored), |_| None, true)
+    }
+
+    /// The response, made whole again, and its stored form (read up to
+    /// `max` bytes).
+    pub async fn store(
+        self,
+        codec: Codec<Response>,
+        response: Response,
+        max: usize,
+    ) -> (Response, Option<Payload>) {
+        store_response(response, codec.whole(), max).await
+    }
+
+    /// A plain fn cannot store a response: its body is read by awaiting.
+    #[must_use]
+    pub fn codec_blocking<R: ResponseNeedsAsync>(self) -> Codec<R> {
+        Codec::new(
+            |_, _| Err(crate::Error::config("a response is stored by an async fn")),
+            |_| None,
+            false,
+        )
+    }
+
+    /// As [`codec_blocking`](Self::codec_blocking).
+    #[must_use]
+    pub fn codec_blocking_whole<R: ResponseNeedsAsync>(self) -> Codec<R> {
+        self.codec_blocking()
+    }
 }

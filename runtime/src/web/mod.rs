@@ -132,36 +132,6 @@ impl<T> ConfirmsNot for Probe<'_, T> {}
 /// The header on a response replayed from a stored one.
 pub(crate) const IDEMPOTENCY_REPLAYED: &str = "idempotency-replayed";
 
-/// A response as `replay` stores it: `rd1 http <status>\n<content type>\n<body>`.
-pub(crate) fn encode_response(status: u16, content_type: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut out = format!("rd1 http {status}\n").into_bytes();
-    out.extend_from_slice(content_type);
-    out.push(b'\n');
-    out.extend_from_slice(body);
-    out
-}
-
-/// Status, content type and body of a stored response.
-pub(crate) fn decode_response(stored: &[u8]) -> Result<(u16, &[u8], &[u8]), crate::Error> {
-    let mismatch = |detail: &str| crate::Error::Replay {
-        expected: "an HTTP response",
-        detail: detail.into(),
-    };
-    let rest = stored
-        .strip_prefix(b"rd1 http ")
-        .ok_or_else(|| mismatch("the stored result is not an HTTP response of this version"))?;
-    let mut parts = rest.splitn(3, |&b| b == b'\n');
-    let (Some(status), Some(content_type), Some(body)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(mismatch("the stored response is cut short"));
-    };
-    let status = std::str::from_utf8(status)
-        .ok()
-        .and_then(|status| status.parse().ok())
-        .ok_or_else(|| mismatch("the stored status is not a number"))?;
-    Ok((status, content_type, body))
-}
-
 /// The header a client sends to make a request idempotent.
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 

@@ -198,8 +198,10 @@ async fn another_type_is_a_typed_error(backend: Backend) {
     match charge_v2(debouncer, 7).await {
         Err(AppError::Busy(busy)) => match busy.error() {
             Some(Error::Replay { expected, detail }) => {
-                assert_eq!(*expected, "alloc::string::String");
-                assert!(detail.contains("Receipt"), "{detail}");
+                // The type identity is the return type as written (stable
+                // across compilers, unlike `std::any::type_name`).
+                assert_eq!(*expected, "Result<String, AppError>");
+                assert!(detail.contains("`Result<Receipt, AppError>`"), "{detail}");
             }
             other => panic!("expected a replay error, got {other:?}"),
         },
@@ -275,7 +277,12 @@ async fn two_processes_one_execution() {
 
     let mut redis = server.connection();
     let ttl: i64 = redis.pttl("debounce:{charge:8}:result").unwrap();
-    assert!(ttl > 0 && ttl <= 3_600_000, "kept for the window: {ttl}");
+    // The replay window (1 h), not the lease (30 s): a loaded machine
+    // may take minutes between the store and this read, never 50 of them.
+    assert!(
+        (600_000..=3_600_000).contains(&ttl),
+        "kept for the replay window: {ttl} ms"
+    );
     let exists: bool = redis.exists("debounce:{charge:8}").unwrap();
     assert!(!exists, "the lock itself was released");
 }
@@ -298,11 +305,11 @@ async fn the_fingerprint_is_a_sha256() {
         .get("debounce:{transfer:9}:result")
         .unwrap();
     let digest = sha2::Sha256::digest(b"alice:100");
-    let mut header = String::from("fp ");
+    let mut header = String::from("rd2 ");
     for byte in digest {
         std::fmt::Write::write_fmt(&mut header, format_args!("{byte:02x}")).unwrap();
     }
-    header.push('\n');
+    header.push_str(" json ");
     assert!(
         stored.starts_with(header.as_bytes()),
         "{:?}",

@@ -2,5 +2,6 @@
 //! and behaves (`shapes`), and misuse is a spanned compile error (`ui`, the
 //! trybuild cases in `tests/ui/`).
 
+mod fn_shapes;
 mod shapes;
 mod ui;

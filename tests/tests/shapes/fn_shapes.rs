@@ -1,0 +1,520 @@
+//! The fn shapes of issue 14 (async-trait and tracing-attributes' test
+//! suites, and odd ones of our own): each compiles under `#![deny(warnings)]`
+//! as the same fn without the attribute would, and runs its body under the
+//! lock, or nowhere.
+#![deny(warnings, clippy::pedantic)]
+#![allow(
+    clippy::unused_async,
+    clippy::needless_pass_by_value,
+    clippy::trivially_copy_pass_by_ref
+)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use redis_debounce::{Busy, Debouncer, LockGuard, debounce};
+use tokio::sync::Notify;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn hold(debouncer: &Debouncer, key: &str) -> LockGuard {
+    debouncer
+        .try_lock_blocking(key, LEASE)
+        .expect("the key is free")
+}
+
+fn is_held(debouncer: &Debouncer, key: &str) -> bool {
+    debouncer
+        .try_lock_blocking(key, LEASE)
+        .is_err_and(|busy| busy.is_held())
+}
+
+// ---- 1. #[async_trait] with destructured parameters in the key -----------
+
+#[derive(Debug, PartialEq)]
+struct Pair(u32, u32);
+
+#[async_trait::async_trait]
+trait Save {
+    async fn save(&self, pair: (u32, u32)) -> Result<u32, Busy>;
+    async fn save_struct(&self, pair: Pair) -> Result<u32, Busy>;
+    async fn save_cfg(&self, pair: (u32, u32)) -> Result<u32, Busy>;
+}
+
+struct Saver {
+    debouncer: Debouncer,
+    tenant: &'static str,
+}
+
+#[async_trait::async_trait]
+impl Save for Saver {
+    #[debounce(key = "save:{self.tenant}:{a}", ttl = 30, using = self.debouncer)]
+    async fn save(&self, (a, b): (u32, u32)) -> Result<u32, Busy> {
+        Ok(a + b)
+    }
+
+    #[debounce(key = "save-struct:{x}", ttl = 30, using = self.debouncer)]
+    async fn save_struct(&self, Pair(_, x): Pair) -> Result<u32, Busy> {
+        Ok(x)
+    }
+
+    #[debounce(key = "save-cfg:{a}", ttl = 30, using = self.debouncer)]
+    async fn save_cfg(&self, #[cfg(not(miri))] (a, b): (u32, u32)) -> Result<u32, Busy> {
+        Ok(a * b)
+    }
+}
+
+#[tokio::test]
+async fn async_trait_destructured_parameters_name_the_key() {
+    let saver = Saver {
+        debouncer: Debouncer::memory(),
+        tenant: "acme",
+    };
+    assert_eq!(saver.save((1, 2)).await.unwrap(), 3);
+    assert_eq!(saver.save_struct(Pair(1, 9)).await.unwrap(), 9);
+    assert_eq!(saver.save_cfg((3, 4)).await.unwrap(), 12);
+    let _held = hold(&saver.debouncer, "save:acme:1");
+    assert_eq!(saver.save((1, 5)).await.unwrap_err().key(), "save:acme:1");
+    let _held = hold(&saver.debouncer, "save-struct:9");
+    assert!(saver.save_struct(Pair(0, 9)).await.is_err());
+    let _held = hold(&saver.debouncer, "save-cfg:3");
+    assert!(saver.save_cfg((3, 1)).await.is_err());
+}
+
+// ---- 2. replay on a Result alias (only the Ok value is stored) ----------
+
+#[derive(Debug)]
+enum AppError {
+    Busy,
+}
+
+impl From<Busy> for AppError {
+    fn from(_: Busy) -> Self {
+        AppError::Busy
+    }
+}
+
+/// Not `Serialize`: only `u64` is stored.
+type AppResult<T> = Result<T, AppError>;
+
+#[debounce(key = "alias:{id}", ttl = 30, replay = "1m", using = debouncer)]
+async fn alias_replay(debouncer: &Debouncer, id: u32, runs: &AtomicUsize) -> AppResult<u64> {
+    Ok(runs.fetch_add(1, Ordering::SeqCst) as u64 + 100)
+}
+
+#[debounce(key = "alias-sync:{id}", ttl = 30, replay = "1m", using = debouncer)]
+fn alias_replay_sync(debouncer: &Debouncer, id: u32, runs: &AtomicUsize) -> AppResult<u64> {
+    Ok(runs.fetch_add(1, Ordering::SeqCst) as u64 + 200)
+}
+
+#[tokio::test]
+async fn replay_of_a_result_alias_stores_its_ok_value() {
+    let debouncer = Debouncer::memory();
+    let runs = AtomicUsize::new(0);
+    assert_eq!(alias_replay(&debouncer, 1, &runs).await.unwrap(), 100);
+    assert_eq!(alias_replay(&debouncer, 1, &runs).await.unwrap(), 100);
+    assert_eq!(alias_replay_sync(&debouncer, 1, &runs).unwrap(), 201);
+    assert_eq!(alias_replay_sync(&debouncer, 1, &runs).unwrap(), 201);
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "replayed, not run again");
+}
+
+// ---- 3. a boxed future behind an alias: the lock covers its run --------
+
+type Fut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+#[debounce(key = "job:{id}", ttl = 30, using = debouncer, busy = |b| Box::pin(async move { Err(b) }))]
+fn job(
+    debouncer: &Debouncer,
+    id: u32,
+    gate: Arc<Notify>,
+    runs: Arc<AtomicUsize>,
+) -> Fut<Result<u32, Busy>> {
+    Box::pin(async move {
+        runs.fetch_add(1, Ordering::SeqCst);
+        gate.notified().await;
+        Ok(id)
+    })
+}
+
+#[tokio::test]
+async fn a_boxed_future_behind_an_alias_runs_under_the_lock() {
+    let debouncer = Debouncer::memory();
+    let gate = Arc::new(Notify::new());
+    let runs = Arc::new(AtomicUsize::new(0));
+    let first = tokio::spawn(job(&debouncer, 1, gate.clone(), runs.clone()));
+    while runs.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    // The first is inside its body: the second is turned away, not run.
+    let second = job(&debouncer, 1, gate.clone(), runs.clone()).await;
+    assert!(second.unwrap_err().is_held());
+    assert!(is_held(&debouncer, "job:1"), "held while the future runs");
+    gate.notify_one();
+    assert_eq!(first.await.unwrap().unwrap(), 1);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert!(!is_held(&debouncer, "job:1"), "released when it ends");
+}
+
+// ---- 4. tower's Service::call: the key from `self`, a 'static future ---
+
+struct Svc {
+    debouncer: Debouncer,
+    tenant: String,
+}
+
+impl Svc {
+    #[debounce(key = "svc:{self.tenant}:{id}", ttl = 30, using = self.debouncer)]
+    fn call(&mut self, id: u32) -> Pin<Box<dyn Future<Output = Result<u32, Busy>> + Send>> {
+        Box::pin(async move { Ok(id) })
+    }
+}
+
+#[tokio::test]
+async fn a_service_call_renders_its_key_before_the_future() {
+    let mut svc = Svc {
+        debouncer: Debouncer::memory(),
+        tenant: "t1".into(),
+    };
+    let future = svc.call(5);
+    // The future borrows nothing of `svc`.
+    svc.tenant = "t2".into();
+    assert_eq!(future.await.unwrap(), 5);
+    let _held = hold(&svc.debouncer, "svc:t2:6");
+    assert_eq!(svc.call(6).await.unwrap_err().key(), "svc:t2:6");
+}
+
+// ---- 5. a one-expression boxed block, under #![deny(warnings)] ---------
+
+#[debounce(key = "one:{id}", ttl = 30, using = debouncer)]
+fn one_expression(
+    debouncer: &Debouncer,
+    id: u32,
+) -> Pin<Box<dyn Future<Output = Result<u32, Busy>> + Send>> {
+    Box::pin(async move { Ok(id) })
+}
+
+#[tokio::test]
+async fn a_one_expression_boxed_block_expands_without_warnings() {
+    let debouncer = Debouncer::memory();
+    assert_eq!(one_expression(&debouncer, 2).await.unwrap(), 2);
+}
+
+// ---- 6. a sync fn with cooldown returning what it borrows --------------
+
+struct Items {
+    debouncer: Debouncer,
+    items: Vec<u32>,
+}
+
+impl Items {
+    #[debounce(key = "claim:{i}", ttl = 30, cooldown = "1m", using = self.debouncer.clone())]
+    fn claim(&mut self, i: usize) -> Result<&mut u32, Busy> {
+        Ok(&mut self.items[i])
+    }
+
+    #[debounce(key = "peek:{i}", ttl = 30, replay = "1m", using = self.debouncer.clone())]
+    fn peek(&mut self, i: usize) -> Result<u32, Busy> {
+        Ok(self.items[i])
+    }
+}
+
+#[test]
+fn a_sync_fn_with_cooldown_may_return_a_borrow() {
+    let mut items = Items {
+        debouncer: Debouncer::memory(),
+        items: vec![1, 2],
+    };
+    *items.claim(1).unwrap() = 7;
+    assert_eq!(items.items, [1, 7]);
+    assert!(items.claim(1).unwrap_err().is_cooling_down());
+    assert_eq!(items.peek(1).unwrap(), 7);
+}
+
+// ---- 7. parameters owned by the call are dropped under the lock --------
+
+/// Records, as it is dropped, whether its key was still held.
+struct Flush {
+    debouncer: Debouncer,
+    key: &'static str,
+    held_at_drop: Arc<AtomicBool>,
+}
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        let held = is_held(&self.debouncer, self.key);
+        self.held_at_drop.store(held, Ordering::SeqCst);
+    }
+}
+
+#[debounce(key = "flush-sync:{id}", ttl = 30, using = debouncer)]
+fn flush_sync(debouncer: &Debouncer, id: u32, flush: Flush) -> Result<(), Busy> {
+    Ok(())
+}
+
+#[debounce(key = "flush-sync-cool:{id}", ttl = 30, cooldown = "1ms", using = debouncer)]
+fn flush_sync_wrapped(debouncer: &Debouncer, id: u32, flush: Flush) -> Result<(), Busy> {
+    Ok(())
+}
+
+#[debounce(key = "flush-async:{id}", ttl = 30, using = debouncer)]
+async fn flush_async(debouncer: &Debouncer, id: u32, flush: Flush) -> Result<(), Busy> {
+    Ok(())
+}
+
+#[debounce(key = "flush-mut:{id}", ttl = 30, using = debouncer)]
+fn flush_mut(
+    debouncer: &Debouncer,
+    id: u32,
+    mut flush: Flush,
+    (mut n, _m): (u32, u32),
+) -> Result<u32, Busy> {
+    flush.key = "flush-mut:1";
+    n += 1;
+    Ok(n)
+}
+
+#[tokio::test]
+async fn parameters_the_body_does_not_use_are_dropped_under_the_lock() {
+    let debouncer = Debouncer::memory();
+    let flush = |key| {
+        let held_at_drop = Arc::new(AtomicBool::new(false));
+        (
+            Flush {
+                debouncer: debouncer.clone(),
+                key,
+                held_at_drop: held_at_drop.clone(),
+            },
+            held_at_drop,
+        )
+    };
+    let (param, held) = flush("flush-sync:1");
+    flush_sync(&debouncer, 1, param).unwrap();
+    assert!(
+        held.load(Ordering::SeqCst),
+        "sync fn: dropped after the release"
+    );
+    let (param, held) = flush("flush-sync-cool:1");
+    flush_sync_wrapped(&debouncer, 1, param).unwrap();
+    assert!(
+        held.load(Ordering::SeqCst),
+        "sync fn with cooldown: dropped after the release"
+    );
+    let (param, held) = flush("flush-async:1");
+    flush_async(&debouncer, 1, param).await.unwrap();
+    assert!(
+        held.load(Ordering::SeqCst),
+        "async fn: dropped after the release"
+    );
+    let (param, held) = flush("flush-mut:0");
+    assert_eq!(flush_mut(&debouncer, 1, param, (1, 2)).unwrap(), 2);
+    assert!(
+        held.load(Ordering::SeqCst),
+        "a `mut` parameter: dropped after the release"
+    );
+}
+
+// ---- 8. busy coerces to an async-trait method's boxed return type ------
+
+trait Shape: Send {
+    fn sides(&self) -> u32;
+}
+
+struct Square;
+
+impl Shape for Square {
+    fn sides(&self) -> u32 {
+        4
+    }
+}
+
+struct Triangle;
+
+impl Shape for Triangle {
+    fn sides(&self) -> u32 {
+        3
+    }
+}
+
+#[async_trait::async_trait]
+trait Draw {
+    async fn draw(&self, id: u32) -> Box<dyn Shape>;
+}
+
+#[async_trait::async_trait]
+impl Draw for Saver {
+    #[debounce(key = "draw:{id}", ttl = 30, using = self.debouncer, busy = Box::new(Square))]
+    async fn draw(&self, id: u32) -> Box<dyn Shape> {
+        Box::new(Triangle)
+    }
+}
+
+#[tokio::test]
+async fn a_busy_value_coerces_to_the_boxed_return_type() {
+    let saver = Saver {
+        debouncer: Debouncer::memory(),
+        tenant: "acme",
+    };
+    assert_eq!(saver.draw(1).await.sides(), 3);
+    let _held = hold(&saver.debouncer, "draw:1");
+    assert_eq!(saver.draw(1).await.sides(), 4);
+}
+
+// ---- 10. a const generic of the impl in the key ------------------------
+
+struct Shard<const N: usize> {
+    debouncer: Debouncer,
+}
+
+impl<const N: usize> Shard<N> {
+    #[debounce(key = "shard:{N}:{id}", ttl = 30, using = self.debouncer)]
+    async fn put(&self, id: u32) -> Result<usize, Busy> {
+        Ok(N)
+    }
+}
+
+#[tokio::test]
+async fn an_impl_const_generic_names_the_key() {
+    let shard = Shard::<3> {
+        debouncer: Debouncer::memory(),
+    };
+    assert_eq!(shard.put(1).await.unwrap(), 3);
+    let _held = hold(&shard.debouncer, "shard:3:1");
+    assert!(shard.put(1).await.is_err());
+}
+
+// ---- 11. raw identifiers -----------------------------------------------
+
+#[debounce(key = "raw:{type}:{r#match}", ttl = 30, using = debouncer)]
+fn raw(debouncer: &Debouncer, r#type: &str, r#match: u32) -> Result<u32, Busy> {
+    Ok(r#match)
+}
+
+#[test]
+fn raw_identifiers_name_the_key() {
+    let debouncer = Debouncer::memory();
+    assert_eq!(raw(&debouncer, "a", 1).unwrap(), 1);
+    let _held = hold(&debouncer, "raw:a:1");
+    assert!(raw(&debouncer, "a", 1).is_err());
+}
+
+// ---- 12. a return type that merely mentions `Future` --------------------
+
+mod domain {
+    /// A domain type that happens to be called `Future` (a futures contract).
+    #[derive(Debug, PartialEq)]
+    pub(super) struct Future {
+        pub(super) price: u32,
+    }
+}
+
+#[debounce(key = "contract:{id}", ttl = 30, using = debouncer)]
+fn contract(debouncer: &Debouncer, id: u32) -> Result<domain::Future, Busy> {
+    Ok(domain::Future { price: id })
+}
+
+type Tasks = Vec<Pin<Box<dyn Future<Output = ()> + Send>>>;
+
+#[debounce(key = "tasks:{n}", ttl = 30, using = debouncer)]
+fn tasks(debouncer: &Debouncer, n: usize) -> Result<Tasks, Busy> {
+    Ok((0..n)
+        .map(|_| Box::pin(async {}) as Pin<Box<dyn Future<Output = ()> + Send>>)
+        .collect())
+}
+
+#[test]
+fn a_return_type_that_mentions_future_is_not_a_future() {
+    let debouncer = Debouncer::memory();
+    assert_eq!(
+        contract(&debouncer, 3).unwrap(),
+        domain::Future { price: 3 }
+    );
+    assert_eq!(tasks(&debouncer, 2).unwrap().len(), 2);
+    let _held = hold(&debouncer, "contract:3");
+    assert!(contract(&debouncer, 3).is_err());
+}
+
+// ---- 13. a key passed through macro_rules! that declares the parameter --
+
+macro_rules! debounced_by_id {
+    ($name:ident, $key:literal) => {
+        #[debounce(key = $key, ttl = 30, using = debouncer)]
+        fn $name(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+            Ok(id)
+        }
+    };
+}
+
+debounced_by_id!(from_a_macro, "macro:{id}");
+
+#[test]
+fn a_key_through_macro_rules_names_its_parameter() {
+    let debouncer = Debouncer::memory();
+    assert_eq!(from_a_macro(&debouncer, 4).unwrap(), 4);
+    let _held = hold(&debouncer, "macro:4");
+    assert!(from_a_macro(&debouncer, 4).is_err());
+}
+
+// ---- 14. #[track_caller] -------------------------------------------------
+
+#[debounce(key = "located:{id}", ttl = 30, using = debouncer)]
+#[track_caller]
+fn located(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+    Ok(std::panic::Location::caller().line())
+}
+
+#[test]
+fn track_caller_reports_the_caller() {
+    let debouncer = Debouncer::memory();
+    let line = line!() + 1;
+    let reported = located(&debouncer, 1).unwrap();
+    assert_eq!(reported, line, "the caller's line, not the fn's");
+}
+
+// ---- 15. #![forbid(warnings)] --------------------------------------------
+
+mod forbidden {
+    #![forbid(warnings)]
+
+    use redis_debounce::{Busy, Debouncer, debounce};
+
+    #[debounce(key = "forbid:{id}", ttl = 30, cooldown = "1s", using = debouncer)]
+    pub(super) async fn forbid_async(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+        if id == 0 {
+            return Ok(0);
+        }
+        Ok(id)
+    }
+
+    #[debounce(key = "forbid-sync:{id}", ttl = 30, replay = "1m", using = debouncer)]
+    pub(super) fn forbid_sync(debouncer: &Debouncer, id: u32) -> Result<u32, Busy> {
+        Ok(id)
+    }
+}
+
+#[tokio::test]
+async fn a_crate_that_forbids_warnings_takes_the_expansion() {
+    let debouncer = Debouncer::memory();
+    assert_eq!(forbidden::forbid_async(&debouncer, 2).await.unwrap(), 2);
+    assert_eq!(forbidden::forbid_sync(&debouncer, 2).unwrap(), 2);
+}
+
+// ---- 9. a boxed future that is Sync -------------------------------------
+
+#[debounce(key = "sync-future:{id}", ttl = 30, using = debouncer)]
+fn sync_future(
+    debouncer: &Debouncer,
+    id: u32,
+) -> Pin<Box<dyn Future<Output = Result<u32, Busy>> + Send + Sync>> {
+    Box::pin(async move { Ok(id) })
+}
+
+#[tokio::test]
+async fn a_boxed_future_may_be_sync() {
+    let debouncer = Debouncer::memory();
+    assert_eq!(sync_future(&debouncer, 1).await.unwrap(), 1);
+    let _held = hold(&debouncer, "sync-future:1");
+    assert!(sync_future(&debouncer, 1).await.is_err());
+}
