@@ -13,6 +13,7 @@ use crate::token::Token;
 
 mod cmd;
 mod conn;
+mod dispatch;
 mod script;
 mod waiters;
 
