@@ -405,7 +405,6 @@ fn sync_check(plan: &Plan) -> Option<TokenStream> {
 /// rendered before it, so the future borrows nothing for it (a `'static`
 /// future over `&mut self`); `#[async_trait]`'s after its declarations.
 fn future_fn_body(plan: &Plan, future: &FutureBody) -> TokenStream {
-    let private = private(plan);
     let FutureBody {
         before,
         pin,
@@ -423,20 +422,30 @@ fn future_fn_body(plan: &Plan, future: &FutureBody) -> TokenStream {
         },
     );
     let locked = locked(plan, &quote!(#(#rest)*));
-    // The future's output is pinned too, so that a `busy` value coerces to
-    // it (`Box::new(Square)` for a `Box<dyn Shape>`).
-    let output = match &plan.output {
-        Output::Named(ty) => ty.to_token_stream(),
-        Output::Web(_) | Output::Opaque => quote!(_),
+    // The future's output is pinned too (as `#[async_trait]` does in its
+    // declarations), so that a `busy` value coerces to it (`Box::new(Square)`
+    // for a `Box<dyn Shape>`). The shape stays `Box::pin(async move { .. })`,
+    // which `#[tracing::instrument]` after this attribute recognises.
+    let hint = match (&plan.output, inside) {
+        (Output::Named(ty), false) => {
+            let out = local("__debounce_out");
+            Some(quote! {
+                if let ::core::option::Option::Some(#out) = ::core::option::Option::None::<#ty> {
+                    return #out;
+                }
+            })
+        }
+        _ => None,
     };
     quote! {
         #make_call
         #(#before)*
-        #pin(#private::pinned::<#output, _>(async move {
+        #pin(async move {
+            #hint
             #(#decls)*
             #take
             #locked
-        }))
+        })
     }
 }
 

@@ -122,28 +122,18 @@ pub(crate) fn analyse(args: Args, item: ItemFn) -> syn::Result<Plan> {
     }
     let needs_value = args.cooldown.is_some() || args.replay.is_some();
     let mut bindings = Bindings::of(&sig);
-    let shape = if sig.asyncness.is_some() {
-        Shape::Async(body)
-    } else if let Some(future) = future_body(&sig, &body) {
-        for decl in &future.decls {
-            if let Stmt::Local(local) = decl {
-                if let (Pat::Ident(alias), Some(init)) = (&local.pat, &local.init)
-                    && matches!(&*init.expr, Expr::Path(path) if path.path.is_ident("self"))
-                {
-                    bindings.alias_self(alias.ident.clone());
-                } else {
-                    bindings.add(&local.pat);
-                }
-            }
+    let shape = shape_of(&sig, body, needs_value, &mut bindings);
+    let key = Template::parse(&args.key, &bindings).map_err(|error| match &shape {
+        // `#[tracing::instrument]` ran first and wrapped the body that
+        // `#[async_trait]` made: its declarations are out of reach.
+        Shape::Future(future) if future.decls.is_empty() && is_async_trait(&sig) => {
+            syn::Error::new(
+                error.span(),
+                format!("{error}; with #[async_trait], put #[debounce] above #[tracing::instrument] (or any attribute that rewrites the body)"),
+            )
         }
-        Shape::Future(Box::new(future))
-    } else {
-        Shape::Sync {
-            body,
-            wrapped: needs_value,
-        }
-    };
-    let key = Template::parse(&args.key, &bindings)?;
+        _ => error,
+    })?;
     let fingerprint = args
         .fingerprint
         .as_ref()
@@ -196,6 +186,37 @@ pub(crate) fn analyse(args: Args, item: ItemFn) -> syn::Result<Plan> {
         owned,
         stored_as,
     })
+}
+
+/// How the body runs; a returned future's declarations (`#[async_trait]`'s)
+/// add the names they bind to what a key may name.
+fn shape_of(
+    sig: &Signature,
+    body: TokenStream,
+    needs_value: bool,
+    bindings: &mut Bindings,
+) -> Shape {
+    if sig.asyncness.is_some() {
+        return Shape::Async(body);
+    }
+    let Some(future) = future_body(sig, &body) else {
+        return Shape::Sync {
+            body,
+            wrapped: needs_value,
+        };
+    };
+    for decl in &future.decls {
+        if let Stmt::Local(local) = decl {
+            if let (Pat::Ident(alias), Some(init)) = (&local.pat, &local.init)
+                && matches!(&*init.expr, Expr::Path(path) if path.path.is_ident("self"))
+            {
+                bindings.alias_self(alias.ident.clone());
+            } else {
+                bindings.add(&local.pat);
+            }
+        }
+    }
+    Shape::Future(Box::new(future))
 }
 
 /// The combinations of shape, output and arguments that cannot work.
@@ -279,13 +300,8 @@ fn future_body(sig: &Signature, body: &TokenStream) -> Option<FutureBody> {
     let pin = (*call.func).clone();
     let mut stmts = inner.block.stmts.clone();
     before.pop();
-    // `#[async_trait]` names the lifetime of the future it makes
-    // `'async_trait`, and declares the parameters at the top of the block.
-    let async_trait = sig
-        .generics
-        .lifetimes()
-        .any(|param| param.lifetime.ident == "async_trait");
-    let decls = if async_trait {
+    // `#[async_trait]` declares the parameters at the top of the block.
+    let decls = if is_async_trait(sig) {
         let count = stmts.iter().take_while(|stmt| is_decl(stmt)).count();
         stmts.drain(..count).collect()
     } else {
@@ -297,6 +313,14 @@ fn future_body(sig: &Signature, body: &TokenStream) -> Option<FutureBody> {
         decls,
         rest: stmts,
     })
+}
+
+/// `#[async_trait]` names the lifetime of the future it makes
+/// `'async_trait`.
+fn is_async_trait(sig: &Signature) -> bool {
+    sig.generics
+        .lifetimes()
+        .any(|param| param.lifetime.ident == "async_trait")
 }
 
 /// One of `#[async_trait]`'s declarations: `let x = x;`, `let __self =

@@ -87,3 +87,8 @@ pub use crate::web::{IdempotencyKey, KeyError};
 
 #[doc = include_str!("debounce.md")]
 pub use redis_debounce_macros::debounce;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

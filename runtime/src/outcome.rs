@@ -384,12 +384,6 @@ pub fn run_once<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
 
-/// The future a debounced boxed future becomes, its output pinned to `T`
-/// (a `busy` value then coerces to it).
-pub fn pinned<T, F: Future<Output = T>>(future: F) -> F {
-    future
-}
-
 /// A value of the function's return type that stands for a busy call.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot express a busy call",

@@ -518,3 +518,103 @@ async fn a_boxed_future_may_be_sync() {
     let _held = hold(&debouncer, "sync-future:1");
     assert!(sync_future(&debouncer, 1).await.is_err());
 }
+
+// ---- more shapes: receivers, lifetimes, impl Trait, stacking ------------
+
+struct Account {
+    debouncer: Debouncer,
+    id: u32,
+}
+
+impl Account {
+    #[debounce(key = "boxed:{self.id}", ttl = 30, using = self.debouncer.clone())]
+    async fn boxed(self: Box<Self>) -> Result<u32, Busy> {
+        Ok(self.id)
+    }
+
+    #[debounce(key = "arc:{self.id}", ttl = 30, using = self.debouncer)]
+    fn shared(self: Arc<Self>) -> Result<u32, Busy> {
+        Ok(self.id)
+    }
+
+    #[debounce(key = "pinned:{self.id}", ttl = 30, using = self.debouncer)]
+    async fn pinned(self: Pin<&mut Self>, by: u32) -> Result<u32, Busy> {
+        let this = self.get_mut();
+        this.id += by;
+        Ok(this.id)
+    }
+
+    #[debounce(key = "new:{id}", ttl = 30, using = debouncer)]
+    fn open(debouncer: &Debouncer, id: u32) -> Result<Self, Busy> {
+        Ok(Account {
+            debouncer: debouncer.clone(),
+            id,
+        })
+    }
+}
+
+#[debounce(key = "longest:{a}:{b}", ttl = 30, using = debouncer)]
+fn longest<'a, 'b: 'a, T>(
+    debouncer: &Debouncer,
+    a: &'a str,
+    b: &'b str,
+    _tag: T,
+) -> Result<&'a str, Busy>
+where
+    T: std::fmt::Debug,
+{
+    Ok(if a.len() >= b.len() { a } else { b })
+}
+
+#[debounce(key = "display:{label}", ttl = 30, using = debouncer)]
+async fn display(
+    debouncer: &Debouncer,
+    label: impl std::fmt::Display + Send,
+) -> Result<String, Busy> {
+    Ok(label.to_string())
+}
+
+#[async_trait::async_trait]
+trait Traced {
+    async fn traced(&self, (a, b): (u32, u32)) -> Result<u32, Busy>;
+}
+
+#[async_trait::async_trait]
+impl Traced for Saver {
+    #[debounce(key = "traced:{a}:{b}", ttl = 30, using = self.debouncer)]
+    #[tracing::instrument(skip(self))]
+    async fn traced(&self, (a, b): (u32, u32)) -> Result<u32, Busy> {
+        Ok(a * b)
+    }
+}
+
+#[tokio::test]
+async fn receivers_lifetimes_impl_trait_and_stacking() {
+    let debouncer = Debouncer::memory();
+    let account = || Account {
+        debouncer: debouncer.clone(),
+        id: 9,
+    };
+    assert_eq!(Box::new(account()).boxed().await.unwrap(), 9);
+    assert_eq!(Arc::new(account()).shared().unwrap(), 9);
+    let mut pinned = account();
+    assert_eq!(Pin::new(&mut pinned).pinned(1).await.unwrap(), 10);
+    assert_eq!(Account::open(&debouncer, 4).unwrap().id, 4);
+    assert_eq!(longest(&debouncer, "abc", "de", 1).unwrap(), "abc");
+    assert_eq!(display(&debouncer, 5).await.unwrap(), "5");
+    let saver = Saver {
+        debouncer: debouncer.clone(),
+        tenant: "acme",
+    };
+    assert_eq!(saver.traced((2, 3)).await.unwrap(), 6);
+    let _held = (
+        hold(&debouncer, "boxed:9"),
+        hold(&debouncer, "arc:9"),
+        hold(&debouncer, "longest:abc:de"),
+        hold(&debouncer, "traced:2:3"),
+    );
+    assert!(Box::new(account()).boxed().await.is_err());
+    assert!(Arc::new(account()).shared().is_err());
+    assert!(longest(&debouncer, "abc", "de", 1).is_err());
+    assert!(saver.traced((2, 3)).await.is_err());
+}
