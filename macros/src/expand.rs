@@ -236,7 +236,7 @@ fn busy_value(plan: &Plan, place: Place) -> TokenStream {
         use #private::kinds::*;
         let #value_local = #value;
         (&#private::Shape::of(&#value_local))
-            .__debounce_busy_kind()
+            .__debounce_returns()
             .resolve(#value_local)
     }
     .await)

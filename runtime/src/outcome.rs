@@ -328,51 +328,19 @@ pub trait ReturnsNoFuture {}
 impl ReturnsFuture {
     /// Refused: see [`ReturnsNoFuture`].
     pub fn __debounce_check<F: ReturnsNoFuture + ?Sized>(self) {}
-}
 
-impl ReturnsValue {
-    /// Fine.
-    pub fn __debounce_check<R: ?Sized>(self) {}
-}
-
-/// A `busy` value inside a returned future that is itself a future (the
-/// fn's own return type, `Box::pin(async move { Err(b) })`): awaited.
-pub trait BusyIsFuture {
-    /// The kind.
-    fn __debounce_busy_kind(&self) -> FutureBusy {
-        FutureBusy
-    }
-}
-
-impl<F: Future> BusyIsFuture for Shape<F> {}
-
-/// A `busy` value that is what the future resolves to (one autoref later).
-pub trait BusyIsValue {
-    /// The kind.
-    fn __debounce_busy_kind(&self) -> ValueBusy {
-        ValueBusy
-    }
-}
-
-impl<T: ?Sized> BusyIsValue for &Shape<T> {}
-
-/// See [`BusyIsFuture`].
-#[derive(Debug, Clone, Copy)]
-pub struct FutureBusy;
-
-/// See [`BusyIsValue`].
-#[derive(Debug, Clone, Copy)]
-pub struct ValueBusy;
-
-impl FutureBusy {
-    /// The future, to await.
+    /// A `busy` value inside a returned future that is itself a future (the
+    /// fn's own return type, `Box::pin(async move { Err(b) })`): awaited.
     pub fn resolve<F: Future>(self, future: F) -> F {
         future
     }
 }
 
-impl ValueBusy {
-    /// The value, as a future that is ready.
+impl ReturnsValue {
+    /// Fine.
+    pub fn __debounce_check<R: ?Sized>(self) {}
+
+    /// A `busy` value that is what the future resolves to: ready.
     pub fn resolve<T>(self, value: T) -> std::future::Ready<T> {
         std::future::ready(value)
     }

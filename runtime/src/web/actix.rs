@@ -12,7 +12,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, ResponseError
 
 use super::{IDEMPOTENCY_KEY, IdempotencyKey, KeyError, PROBLEM_JSON, Problem};
 use crate::Busy;
-use crate::outcome::{Codec, Either, ResponseNeedsAsync, Shape};
+use crate::outcome::Either;
 use crate::stored::{Payload as Stored, Record};
 
 impl Problem {
@@ -152,70 +152,13 @@ fn replayed_response(stored: &Record<'_>) -> Result<HttpResponse, crate::Error> 
     Ok(response.body(body.to_vec()))
 }
 
-/// An actix-web `HttpResponse`: stored as a response.
-pub trait IsActixResponse {
-    /// The kind.
-    fn __debounce_kind(&self) -> ActixKind {
-        ActixKind
-    }
-}
-
-impl IsActixResponse for Shape<HttpResponse> {}
-
-/// The kind of an actix-web `HttpResponse`.
-#[derive(Debug, Clone, Copy)]
-pub struct ActixKind;
-
-#[allow(
-    clippy::unused_self,
-    reason = "a kind's value only selects its methods (autoref specialisation)"
-)]
-impl ActixKind {
-    /// A 2xx status is a success.
-    #[must_use]
-    pub fn succeeded(self, response: &HttpResponse) -> bool {
-        response.status().is_success()
-    }
-
-    /// Stores a 2xx response: its status, content type and body.
-    #[must_use]
-    pub fn codec(self) -> Codec<HttpResponse> {
-        Codec::new(|stored, _| replayed_response(stored), |_| None, false)
-    }
-
-    /// Stores a response of any status (`replay_errors`).
-    #[must_use]
-    pub fn codec_whole(self) -> Codec<HttpResponse> {
-        Codec::new(|stored, _| replayed_response(stored), |_| None, true)
-    }
-
-    /// The response, made whole again, and its stored form (read up to
-    /// `max` bytes).
-    pub async fn store(
-        self,
-        codec: Codec<HttpResponse>,
-        response: HttpResponse,
-        max: usize,
-    ) -> (HttpResponse, Option<Stored>) {
-        store_response(response, codec.whole(), max).await
-    }
-
-    /// A plain fn cannot store a response: its body is read by awaiting.
-    #[must_use]
-    pub fn codec_blocking<R: ResponseNeedsAsync>(self) -> Codec<R> {
-        Codec::new(
-            |_, _| Err(crate::Error::config("a response is stored by an async fn")),
-            |_| None,
-            false,
-        )
-    }
-
-    /// As [`codec_blocking`](Self::codec_blocking).
-    #[must_use]
-    pub fn codec_blocking_whole<R: ResponseNeedsAsync>(self) -> Codec<R> {
-        self.codec_blocking()
-    }
-}
+response_kind!(
+    IsActixResponse,
+    ActixKind,
+    HttpResponse,
+    Stored,
+    "actix-web `HttpResponse`"
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use http::{HeaderValue, StatusCode, header};
 
 use super::{IDEMPOTENCY_KEY, IdempotencyKey, KeyError, PROBLEM_JSON, Problem};
 use crate::Busy;
-use crate::outcome::{Codec, Either, ResponseNeedsAsync, Shape};
+use crate::outcome::{Codec, Either};
 use crate::stored::{Payload, Record};
 
 impl IntoResponse for Problem {
@@ -154,67 +154,10 @@ pub fn codec(whole: bool) -> Codec<Response> {
     }
 }
 
-/// An axum `Response`: stored as a response.
-pub trait IsAxumResponse {
-    /// The kind.
-    fn __debounce_kind(&self) -> AxumKind {
-        AxumKind
-    }
-}
-
-impl IsAxumResponse for Shape<Response> {}
-
-/// The kind of an axum `Response`.
-#[derive(Debug, Clone, Copy)]
-pub struct AxumKind;
-
-#[allow(
-    clippy::unused_self,
-    reason = "a kind's value only selects its methods (autoref specialisation)"
-)]
-impl AxumKind {
-    /// A 2xx status is a success.
-    #[must_use]
-    pub fn succeeded(self, response: &Response) -> bool {
-        response.status().is_success()
-    }
-
-    /// Stores a 2xx response: its status, content type and body.
-    #[must_use]
-    pub fn codec(self) -> Codec<Response> {
-        Codec::new(|stored, _| replayed_response(stored), |_| None, false)
-    }
-
-    /// Stores a response of any status (`replay_errors`).
-    #[must_use]
-    pub fn codec_whole(self) -> Codec<Response> {
-        Codec::new(|stored, _| replayed_response(stored), |_| None, true)
-    }
-
-    /// The response, made whole again, and its stored form (read up to
-    /// `max` bytes).
-    pub async fn store(
-        self,
-        codec: Codec<Response>,
-        response: Response,
-        max: usize,
-    ) -> (Response, Option<Payload>) {
-        store_response(response, codec.whole(), max).await
-    }
-
-    /// A plain fn cannot store a response: its body is read by awaiting.
-    #[must_use]
-    pub fn codec_blocking<R: ResponseNeedsAsync>(self) -> Codec<R> {
-        Codec::new(
-            |_, _| Err(crate::Error::config("a response is stored by an async fn")),
-            |_| None,
-            false,
-        )
-    }
-
-    /// As [`codec_blocking`](Self::codec_blocking).
-    #[must_use]
-    pub fn codec_blocking_whole<R: ResponseNeedsAsync>(self) -> Codec<R> {
-        self.codec_blocking()
-    }
-}
+response_kind!(
+    IsAxumResponse,
+    AxumKind,
+    Response,
+    Payload,
+    "axum `Response`"
+);

@@ -10,6 +10,84 @@ use std::time::Duration;
 
 use crate::{Busy, BusyReason};
 
+/// The kind of a framework's response type (see `crate::outcome`): a 2xx
+/// status is a success, and `replay` stores the response (its status,
+/// content type and body, read by awaiting) with the framework's own
+/// `store_response` and `replayed_response`.
+macro_rules! response_kind {
+    ($is:ident, $kind:ident, $response:ty, $payload:ty, $doc:literal) => {
+        #[doc = concat!("A ", $doc, ": stored as a response.")]
+        pub trait $is {
+            /// The kind.
+            fn __debounce_kind(&self) -> $kind {
+                $kind
+            }
+        }
+
+        impl $is for crate::outcome::Shape<$response> {}
+
+        #[doc = concat!("The kind of a ", $doc, ".")]
+        #[derive(Debug, Clone, Copy)]
+        pub struct $kind;
+
+        #[allow(
+            clippy::unused_self,
+            reason = "a kind's value only selects its methods (autoref specialisation)"
+        )]
+        impl $kind {
+            /// A 2xx status is a success.
+            #[must_use]
+            pub fn succeeded(self, response: &$response) -> bool {
+                response.status().is_success()
+            }
+
+            /// Stores a 2xx response.
+            #[must_use]
+            pub fn codec(self) -> crate::outcome::Codec<$response> {
+                crate::outcome::Codec::new(|stored, _| replayed_response(stored), |_| None, false)
+            }
+
+            /// Stores a response of any status (`replay_errors`).
+            #[must_use]
+            pub fn codec_whole(self) -> crate::outcome::Codec<$response> {
+                crate::outcome::Codec::new(|stored, _| replayed_response(stored), |_| None, true)
+            }
+
+            /// The response, made whole again, and its stored form (read
+            /// up to `max` bytes).
+            pub async fn store(
+                self,
+                codec: crate::outcome::Codec<$response>,
+                response: $response,
+                max: usize,
+            ) -> ($response, Option<$payload>) {
+                store_response(response, codec.whole(), max).await
+            }
+
+            /// A plain fn cannot store a response: its body is read by
+            /// awaiting.
+            #[must_use]
+            pub fn codec_blocking<R: crate::outcome::ResponseNeedsAsync>(
+                self,
+            ) -> crate::outcome::Codec<R> {
+                crate::outcome::Codec::new(
+                    |_, _| Err(crate::Error::config("a response is stored by an async fn")),
+                    |_| None,
+                    false,
+                )
+            }
+
+            /// As [`codec_blocking`](Self::codec_blocking).
+            #[must_use]
+            pub fn codec_blocking_whole<R: crate::outcome::ResponseNeedsAsync>(
+                self,
+            ) -> crate::outcome::Codec<R> {
+                self.codec_blocking()
+            }
+        }
+    };
+}
+
 #[cfg(feature = "actix-web")]
 pub(crate) mod actix;
 #[cfg(feature = "axum")]
