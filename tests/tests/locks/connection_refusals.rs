@@ -355,3 +355,37 @@ async fn a_confirmed_release_after_a_promotion_is_not_told_a_stale_readonly() {
          release returned after {took:?} with {answer:?}, {left:?} still in Redis"
     );
 }
+
+/// A release that a replica answers (its lock is gone, so the script
+/// deletes nothing) is no sign that the server serves again: with another
+/// release refused on every connection, the pause before the next one
+/// grows to its cap, so a failover costs a handful of connections, not one
+/// per answered release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releases_a_replica_answers_do_not_reset_the_reconnect_pause() {
+    let server = RedisServer::start();
+    let debouncer = redis_debounce_tests::impatient(&server.url(), Duration::from_secs(1));
+    let mut gone = guards(&debouncer, 400).await;
+    let _: () = redis::cmd("FLUSHALL")
+        .query(&mut server.connection())
+        .unwrap();
+    // Its key is there: its release is refused on every connection, and
+    // sent again until its lease (an hour) ends.
+    let refused = debouncer.try_lock("refused", LONG).await.unwrap();
+    server.demote();
+    let before = server.info_stat("total_connections_received");
+    drop(refused);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        // Handed over, nobody waits: only the pause decides when the
+        // next connection is made.
+        drop(gone.pop());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Each stats read is a connection of its own.
+    let made = server.info_stat("total_connections_received") - before - 1;
+    server.promote();
+    // Pauses of 50, 100, 200, 400, 800 ms, then 1 s: about 8 in 4 s. Reset
+    // by each answered release, the pause stays at 100 ms: dozens.
+    assert!(made <= 20, "{made} connections in 4 s of refusals");
+}
