@@ -52,37 +52,28 @@ impl Bindings {
     }
 
     fn collect(&mut self, pat: &Pat) {
-        match pat {
-            Pat::Ident(ident) => {
+        let mut pat = pat.clone();
+        walk(&mut pat, &mut |pat| {
+            if let Pat::Ident(ident) = pat {
                 if ident.ident == "self" {
                     self.has_self = true;
                 } else {
                     self.names.push(ident.ident.clone());
                 }
-                if let Some((_, sub)) = &ident.subpat {
-                    self.collect(sub);
-                }
             }
-            Pat::Tuple(tuple) => tuple.elems.iter().for_each(|p| self.collect(p)),
-            Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|p| self.collect(p)),
-            Pat::Slice(slice) => slice.elems.iter().for_each(|p| self.collect(p)),
-            Pat::Struct(strukt) => strukt.fields.iter().for_each(|f| self.collect(&f.pat)),
-            Pat::Reference(reference) => self.collect(&reference.pat),
-            Pat::Paren(paren) => self.collect(&paren.pat),
-            // (A `Pat::Type` is never inside a parameter's pattern: a
-            // signature's `pat: Type` is the `FnArg` itself.)
-            // Every alternative binds the same names.
-            Pat::Or(or) => {
-                if let Some(first) = or.cases.first() {
-                    self.collect(first);
-                }
-            }
-            _ => {}
-        }
+        });
     }
 
     pub(crate) fn has_self(&self) -> bool {
         self.has_self
+    }
+
+    /// A binding whose name differs from `name` only in case: `{ID}` for
+    /// a parameter `id` is a typo, not a constant.
+    pub(crate) fn like(&self, name: &str) -> Option<&Ident> {
+        self.names
+            .iter()
+            .find(|ident| ident.unraw().to_string().eq_ignore_ascii_case(name))
     }
 
     /// `__self` after `#[async_trait]`'s renaming, else `None` (`self`).
@@ -101,6 +92,34 @@ impl Bindings {
         } else {
             format!("the parameters in scope are: {}", names.join(", "))
         }
+    }
+}
+
+/// Visits `pat` and every pattern inside it that binds names (an
+/// or-pattern's first case: every case binds the same names).
+pub(crate) fn walk(pat: &mut Pat, visit: &mut dyn FnMut(&mut Pat)) {
+    visit(pat);
+    match pat {
+        Pat::Ident(ident) => {
+            if let Some((_, sub)) = &mut ident.subpat {
+                walk(sub, visit);
+            }
+        }
+        Pat::Tuple(tuple) => tuple.elems.iter_mut().for_each(|p| walk(p, visit)),
+        Pat::TupleStruct(tuple) => tuple.elems.iter_mut().for_each(|p| walk(p, visit)),
+        Pat::Slice(slice) => slice.elems.iter_mut().for_each(|p| walk(p, visit)),
+        Pat::Struct(strukt) => strukt
+            .fields
+            .iter_mut()
+            .for_each(|field| walk(&mut field.pat, visit)),
+        Pat::Reference(reference) => walk(&mut reference.pat, visit),
+        Pat::Paren(paren) => walk(&mut paren.pat, visit),
+        Pat::Or(or) => {
+            if let Some(first) = or.cases.first_mut() {
+                walk(first, visit);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -35,19 +35,23 @@ fn local(name: &str) -> Ident {
 }
 
 /// A use of a parameter's binding, resolved at the call site: the use is
-/// the expansion's, so lints on uses (`_guard` used) stay quiet.
-fn use_of(binding: &Ident) -> Ident {
-    let mut used = binding.clone();
-    used.set_span(Span::call_site());
+/// the expansion's, so lints on uses (`_guard` used) stay quiet. A `_` the
+/// expansion named keeps its own (hidden) identifier.
+fn use_of(owned: &crate::plan::Owned) -> Ident {
+    let mut used = owned.ident.clone();
+    if !owned.hidden {
+        used.set_span(Span::call_site());
+    }
     used
 }
 
 fn generate(plan: &Plan) -> TokenStream {
     let body = match &plan.shape {
         Shape::Async(body) => {
+            let check = future_check(plan);
             let take = take(plan, Place::Async);
             let locked = locked(plan, body);
-            quote!(#take #locked)
+            quote!(#check #take #locked)
         }
         Shape::Sync { body, wrapped } => sync_body(plan, body, *wrapped),
         Shape::Future(future) => future_fn_body(plan, future),
@@ -142,6 +146,7 @@ fn options(plan: &Plan) -> TokenStream {
     let renew = args.renew.is_some();
     let fence = args.fence.is_some();
     let stored_as = &plan.stored_as;
+    let stored_as = quote!(::core::concat!(::core::module_path!(), #stored_as));
     let on_error = match args.on_error {
         OnError::Reject => quote!(#private::OnError::Reject),
         OnError::Allow => quote!(#private::OnError::Allow),
@@ -188,7 +193,14 @@ fn take(plan: &Plan, place: Place) -> TokenStream {
         Place::Blocking => quote_spanned!(span=> #call.acquire_blocking(#decode)),
         Place::Async | Place::InFuture => quote_spanned!(span=> #call.acquire(#decode).await),
     };
-    let busy_value = busy_value(plan, place);
+    // A `busy` that diverges (`panic!()`) is the arm itself: a `return` of
+    // it would be unreachable code.
+    let busy_value = if diverges(plan.args.busy.as_ref()) {
+        busy_value(plan, place)
+    } else {
+        let value = busy_value(plan, place);
+        quote!(return #value)
+    };
     quote! {
         #make_call
         #codec
@@ -196,9 +208,18 @@ fn take(plan: &Plan, place: Place) -> TokenStream {
         let #guard = match #acquire {
             ::core::result::Result::Ok(#private::Start::Run(#taken)) => #taken,
             ::core::result::Result::Ok(#private::Start::Replayed(#taken)) => return #taken,
-            ::core::result::Result::Err(#busy) => return #busy_value,
+            ::core::result::Result::Err(#busy) => #busy_value,
         };
     }
+}
+
+/// A `busy` written as a macro that never returns.
+fn diverges(busy: Option<&Expr>) -> bool {
+    matches!(busy, Some(Expr::Macro(mac)) if mac.mac.path.segments.last().is_some_and(|last| {
+        ["panic", "unreachable", "todo", "unimplemented"]
+            .iter()
+            .any(|name| last.ident == name)
+    }))
 }
 
 /// The value returned instead of running the body.
@@ -300,7 +321,7 @@ fn locked(plan: &Plan, body: &TokenStream) -> TokenStream {
     let guard = local("__debounce_guard");
     // Moved into the block, so they are dropped in it, under the lock.
     let owned = plan.owned.iter().map(|owned| {
-        let (cfgs, used) = (&owned.cfgs, use_of(&owned.ident));
+        let (cfgs, used) = (&owned.cfgs, use_of(owned));
         quote!(#(#cfgs)* let _ = &#used;)
     });
     // The block's output is pinned to the return type, so that `?`
@@ -329,7 +350,7 @@ fn sync_body(plan: &Plan, body: &TokenStream, wrapped: bool) -> TokenStream {
     let guard = local("__debounce_guard");
     let ret = local("__debounce_ret");
     let scope = local("__debounce_scope");
-    let check = sync_check(plan);
+    let check = future_check(plan);
     let take = take(plan, Place::Blocking);
     let wrapped = wrapped || plan.either;
     if !wrapped {
@@ -340,7 +361,7 @@ fn sync_body(plan: &Plan, body: &TokenStream, wrapped: bool) -> TokenStream {
         // dropped before it: under the lock.
         let confirm = matches!(plan.confirm, Confirm::Always);
         let owned = plan.owned.iter().map(|owned| {
-            let (cfgs, ident, used) = (&owned.cfgs, &owned.ident, use_of(&owned.ident));
+            let (cfgs, ident, used) = (&owned.cfgs, &owned.ident, use_of(owned));
             let mutability = owned.mutable.then(|| quote!(mut));
             quote! {
                 #(#cfgs)* let #mutability #ident = #used;
@@ -359,13 +380,24 @@ fn sync_body(plan: &Plan, body: &TokenStream, wrapped: bool) -> TokenStream {
     // value is kept (`return` and `?` stay inside it); an `FnOnce`, so it
     // may return what it borrows from its captures.
     let owned = plan.owned.iter().map(|owned| {
-        let (cfgs, used) = (&owned.cfgs, use_of(&owned.ident));
+        let (cfgs, used) = (&owned.cfgs, use_of(owned));
         quote!(#(#cfgs)* let _ = &#used;)
     });
     let (annotation, arrow) = match &plan.output {
         Output::Named(ty) => (Some(quote!(: #ty)), Some(quote!(-> #ty))),
         Output::Web(_) | Output::Opaque => (None, None),
     };
+    // An `impl Trait` value is checked for being a future by its type.
+    let value_check = matches!(plan.output, Output::Opaque).then(|| {
+        quote! {
+            {
+                use #private::kinds::*;
+                (&#private::Shape::of(&#ret))
+                    .__debounce_returns()
+                    .__debounce_check_value(&#ret);
+            }
+        }
+    });
     let finish = finish(plan, false);
     let done = done(plan);
     quote! {
@@ -376,18 +408,22 @@ fn sync_body(plan: &Plan, body: &TokenStream, wrapped: bool) -> TokenStream {
             #(#owned)*
             #body
         });
+        #value_check
         let #guard = #private::leave(#scope);
         #finish
         #done
     }
 }
 
-/// A plain fn must not return a future (the lock would be released before
-/// it runs): checked by the return type's kind where it can be named.
-fn sync_check(plan: &Plan) -> Option<TokenStream> {
+/// A fn must not return a future (the lock would be released before it
+/// runs): checked by the return type's kind where it can be named.
+fn future_check(plan: &Plan) -> Option<TokenStream> {
     let Output::Named(ty) = &plan.output else {
         return None;
     };
+    if matches!(**ty, syn::Type::Never(_)) {
+        return None;
+    }
     let span = plan.return_span;
     let private = private_at(&plan.args, span);
     Some(quote_spanned! {span=>

@@ -2,6 +2,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
+use syn::ext::IdentExt;
 use syn::{Ident, Index, LitStr};
 
 use crate::bindings::Bindings;
@@ -216,6 +217,17 @@ fn resolve(hole: &Hole<'_>, lit: &LitStr, bindings: &Bindings) -> syn::Result<To
         }
     } else if let Some(binding) = bindings.get(name) {
         located(binding, span).into_token_stream()
+    } else if let Some(binding) = bindings.like(name).filter(|_| is_constant(name)) {
+        return Err(error_at(
+            lit,
+            hole.start,
+            name.len(),
+            &format!(
+                "`{{{name}}}` would be a constant, not the parameter `{}`: write `{{{}}}` for the parameter",
+                binding.unraw(),
+                binding.unraw()
+            ),
+        ));
     } else if is_constant(name) {
         // A const or static, or a const generic of the impl (which the
         // attribute cannot see): the compiler resolves it.

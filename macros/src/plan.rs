@@ -12,7 +12,7 @@ use syn::{
 };
 
 use crate::args::Args;
-use crate::bindings::Bindings;
+use crate::bindings::{Bindings, walk};
 use crate::item::ItemFn;
 use crate::key::Template;
 
@@ -98,6 +98,8 @@ pub(crate) struct Owned {
     pub(crate) ident: Ident,
     /// Declared `mut` (the inline sync form rebinds it `mut`).
     pub(crate) mutable: bool,
+    /// A `_` the expansion named: used with its own (hidden) identifier.
+    pub(crate) hidden: bool,
 }
 
 pub(crate) fn analyse(args: Args, item: ItemFn) -> syn::Result<Plan> {
@@ -147,6 +149,14 @@ pub(crate) fn analyse(args: Args, item: ItemFn) -> syn::Result<Plan> {
         Shape::Future(_) => future_output(&sig.output),
         _ => output_of(&sig.output),
     };
+    let either = args.busy.is_none() && matches!(output, Output::Web(_));
+    let mut shape = shape;
+    if let Shape::Sync { wrapped, .. } = &mut shape {
+        // In a closure: what an `impl Trait` value is (a future?) is then
+        // checked on the value, and a `self` taken by value is dropped in
+        // the closure, under the lock.
+        *wrapped |= either || matches!(output, Output::Opaque) || takes_self(&sig);
+    }
     check(&args, &attrs, &sig, &shape, &output)?;
     let asynchronous = !matches!(shape, Shape::Sync { .. });
     let confirm = match args.confirm {
@@ -165,11 +175,16 @@ pub(crate) fn analyse(args: Args, item: ItemFn) -> syn::Result<Plan> {
         Shape::Sync { .. } | Shape::Async(_) => owned_params(&mut sig, false),
         Shape::Future(future) => future.decls.iter().flat_map(declared).collect(),
     };
-    let either = args.busy.is_none() && matches!(output, Output::Web(_));
-    let stored_as = match &sig.output {
-        ReturnType::Default => "()".to_owned(),
-        ReturnType::Type(_, ty) => spelled(ty.to_token_stream()),
-    };
+    // The return type as written, after the module's path (prepended in
+    // the expansion): stable across compilers, and a same-named type of
+    // another module is not read as this one's.
+    let stored_as = format!(
+        " -> {}",
+        match &sig.output {
+            ReturnType::Default => "()".to_owned(),
+            ReturnType::Type(_, ty) => spelled(ty.to_token_stream()),
+        }
+    );
     Ok(Plan {
         args,
         attrs,
@@ -253,6 +268,14 @@ fn check(
             }
             _ => {}
         }
+        if let Some(ty) = ty
+            && let Some(generic) = names_generic(ty.to_token_stream(), sig)
+        {
+            return Err(syn::Error::new_spanned(
+                generic,
+                "`replay` stores a result by its return type as written, and this one stands for a different type in each use (`Self`, a type parameter): return a concrete type",
+            ));
+        }
     }
     if let Shape::Sync { wrapped: true, .. } = shape
         && let Some(attr) = attrs
@@ -261,11 +284,19 @@ fn check(
     {
         return Err(syn::Error::new_spanned(
             attr,
-            "#[track_caller] with `cooldown` or `replay`: the body then runs in a closure, where `Location::caller()` would report this fn, not its caller; remove #[track_caller], or read the location before the call",
+            "#[track_caller] on a fn whose body runs in a closure (with `cooldown` or `replay`, an `impl Trait` return or a `self` taken by value): `Location::caller()` would report this fn, not its caller; remove #[track_caller], or read the location before the call",
         ));
     }
-    if let (Shape::Sync { .. }, Some(Type::ImplTrait(ty))) = (shape, ty)
-        && ty.bounds.iter().any(names_future)
+    if let Shape::Future(future) = shape
+        && let Some(first) = future.before.first()
+    {
+        return Err(syn::Error::new_spanned(
+            first,
+            "this runs when the future is made, before the lock is taken: move it into the `async move` block, where the lock covers it",
+        ));
+    }
+    if let (Shape::Sync { .. } | Shape::Async(_), Some(ty)) = (shape, ty)
+        && returns_future(ty)
     {
         return Err(syn::Error::new_spanned(
             ty,
@@ -275,7 +306,70 @@ fn check(
     Ok(())
 }
 
-/// `impl Future<..>` / `impl IntoFuture<..>`.
+/// `Self` or one of the fn's type parameters, where a return type names it.
+fn names_generic(tokens: TokenStream, sig: &Signature) -> Option<Ident> {
+    tokens.into_iter().find_map(|tree| match tree {
+        TokenTree::Ident(ident)
+            if ident == "Self" || sig.generics.type_params().any(|param| param.ident == ident) =>
+        {
+            Some(ident)
+        }
+        TokenTree::Group(group) => names_generic(group.stream(), sig),
+        _ => None,
+    })
+}
+
+/// Whether the receiver is taken by value (`self`, `self: Box<Self>`).
+fn takes_self(sig: &Signature) -> bool {
+    sig.receiver().is_some_and(by_value)
+}
+
+/// `self`, `mut self`, `self: Box<Self>`: not `&self` or `self: &Self`.
+fn by_value(receiver: &syn::Receiver) -> bool {
+    match &receiver.kind {
+        syn::ReceiverKind::Value => true,
+        syn::ReceiverKind::Typed(_, ty) => !matches!(ungroup(ty), Type::Reference(_)),
+        _ => false,
+    }
+}
+
+/// A return type that is a future where the compiler cannot tell: an
+/// `impl Future` or `impl IntoFuture` anywhere in it (`Option<impl
+/// Future>`, behind parentheses or a macro's group), or a boxed `dyn
+/// Future` (which is no `Future` itself unless pinned). A named future type
+/// is refused by its type instead (see `expand::future_check`).
+fn returns_future(ty: &Type) -> bool {
+    fn scan(tokens: TokenStream, after_impl: &mut bool) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Ident(ident) if ident == "impl" => {
+                *after_impl = true;
+                false
+            }
+            TokenTree::Ident(ident) => *after_impl && (ident == "Future" || ident == "IntoFuture"),
+            TokenTree::Group(group) => scan(group.stream(), &mut false),
+            TokenTree::Punct(punct) => {
+                if matches!(punct.as_char(), ',' | '>') {
+                    *after_impl = false;
+                }
+                false
+            }
+            TokenTree::Literal(_) => false,
+        })
+    }
+    let boxed_dyn = match ungroup(ty) {
+        Type::Path(path) => path.path.segments.last().is_some_and(|last| {
+            last.ident == "Box"
+                && matches!(&last.arguments, PathArguments::AngleBracketed(args)
+                    if args.args.iter().any(|arg| matches!(arg,
+                        GenericArgument::Type(Type::TraitObject(object))
+                            if object.bounds.iter().any(names_future))))
+        }),
+        _ => false,
+    };
+    boxed_dyn || scan(ty.to_token_stream(), &mut false)
+}
+
+/// `Future<..>` / `IntoFuture<..>`.
 fn names_future(bound: &TypeParamBound) -> bool {
     matches!(bound, TypeParamBound::Trait(bound)
         if bound.path.segments.last().is_some_and(|last| last.ident == "Future" || last.ident == "IntoFuture"))
@@ -327,18 +421,57 @@ fn is_async_trait(sig: &Signature) -> bool {
 /// self;`, `let (a, b) = { let __arg1 = __arg1; __arg1 };`, or its
 /// `if let Some(__ret) = None::<Ret> { return __ret; }` type hint.
 fn is_decl(stmt: &Stmt) -> bool {
+    /// The identifier a path expression is, if it is one.
+    fn ident(expr: &Expr) -> Option<&Ident> {
+        match expr {
+            Expr::Path(path) if path.qself.is_none() => path.path.get_ident(),
+            _ => None,
+        }
+    }
+    let is_arg = |ident: &Ident| ident.to_string().starts_with("__arg");
     match stmt {
-        Stmt::Local(local) => local.init.as_ref().is_some_and(|init| {
-            init.diverge.is_none()
-                && match &*init.expr {
-                    Expr::Path(path) => {
-                        path.path.get_ident().is_some() || path.path.is_ident("self")
-                    }
-                    Expr::Block(block) => block.block.stmts.len() == 2,
-                    _ => false,
+        Stmt::Local(local) => {
+            let Some(init) = local.init.as_ref().filter(|init| init.diverge.is_none()) else {
+                return false;
+            };
+            let bound = match &local.pat {
+                Pat::Ident(pat) if pat.subpat.is_none() => Some(&pat.ident),
+                _ => None,
+            };
+            match &*init.expr {
+                // `let __self = self;`
+                Expr::Path(path) if path.path.is_ident("self") => {
+                    bound.is_some_and(|bound| bound == "__self")
                 }
-        }),
-        Stmt::Expr(Expr::If(expr), _) => matches!(&*expr.cond, Expr::Let(_)),
+                // `let x = x;`, `let __arg1 = __arg1;`
+                expr @ Expr::Path(_) => bound.is_some_and(|bound| ident(expr) == Some(bound)),
+                // `let (a, b) = { let __arg1 = __arg1; __arg1 };`
+                Expr::Block(block) => match block.block.stmts.as_slice() {
+                    [Stmt::Local(inner), Stmt::Expr(last, None)] => {
+                        let inner_bound = match &inner.pat {
+                            Pat::Ident(pat) => Some(&pat.ident),
+                            _ => None,
+                        };
+                        inner_bound.is_some_and(|arg| {
+                            is_arg(arg)
+                                && inner.init.as_ref().and_then(|init| ident(&init.expr)) == Some(arg)
+                                && ident(last) == Some(arg)
+                        })
+                    }
+                    _ => false,
+                },
+                _ => false,
+            }
+        }
+        // `if let Some(__ret) = None::<Ret> { return __ret; }`
+        Stmt::Expr(Expr::If(expr), _) => match &*expr.cond {
+            Expr::Let(cond) => cond
+                .pat
+                .to_token_stream()
+                .into_iter()
+                .any(|tree| matches!(tree, TokenTree::Group(group) if group.stream().to_string() == "__ret")),
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -348,7 +481,19 @@ fn declared(stmt: &Stmt) -> Vec<Owned> {
     let mut owned = Vec::new();
     if let Stmt::Local(local) = stmt {
         let cfgs = cfgs(&local.attrs);
-        collect_owned(&local.pat, &cfgs, &mut owned);
+        let mut pat = local.pat.clone();
+        walk(&mut pat, &mut |pat| {
+            if let Pat::Ident(ident) = pat
+                && ident.by_ref.is_none()
+            {
+                owned.push(Owned {
+                    cfgs: cfgs.clone(),
+                    ident: ident.ident.clone(),
+                    mutable: false,
+                    hidden: false,
+                });
+            }
+        });
     }
     owned
 }
@@ -362,82 +507,59 @@ fn cfgs(attrs: &[Attribute]) -> Vec<Attribute> {
 }
 
 /// The bindings of parameters passed by value (not references), which the
-/// call owns; with `strip_mut`, their `mut` moves to the rebinding.
+/// call owns: a `_` in them is named (hidden), so it can be moved under the
+/// lock too; with `strip_mut`, their `mut` moves to the rebinding.
 fn owned_params(sig: &mut Signature, strip_mut: bool) -> Vec<Owned> {
     let mut owned = Vec::new();
     for input in &mut sig.inputs {
-        let FnArg::Typed(typed) = input else {
-            continue;
+        let typed = match input {
+            FnArg::Receiver(receiver) => {
+                if by_value(receiver) {
+                    owned.push(Owned {
+                        cfgs: Vec::new(),
+                        ident: Ident::new("self", receiver.self_token.span),
+                        mutable: false,
+                        hidden: false,
+                    });
+                }
+                continue;
+            }
+            FnArg::Typed(typed) => typed,
         };
-        if matches!(&*typed.ty, Type::Reference(_)) {
+        if matches!(ungroup(&typed.ty), Type::Reference(_)) {
             continue;
         }
         let cfgs = cfgs(&typed.attrs);
-        collect_owned(&typed.pat, &cfgs, &mut owned);
-        if strip_mut {
-            strip_mutability(&mut typed.pat);
-        }
-    }
-    owned
-}
-
-fn collect_owned(pat: &Pat, cfgs: &[Attribute], owned: &mut Vec<Owned>) {
-    match pat {
-        Pat::Ident(ident) => {
-            if ident.by_ref.is_none() && ident.ident != "self" {
+        walk(&mut typed.pat, &mut |pat| {
+            if matches!(pat, Pat::Wild(_)) {
+                let ident = Ident::new(
+                    &format!("__debounce_part{}", owned.len()),
+                    Span::mixed_site(),
+                );
+                *pat = parse_quote!(#ident);
                 owned.push(Owned {
-                    cfgs: cfgs.to_vec(),
+                    cfgs: cfgs.clone(),
+                    ident,
+                    mutable: false,
+                    hidden: true,
+                });
+            } else if let Pat::Ident(ident) = pat
+                && ident.by_ref.is_none()
+                && ident.ident != "self"
+            {
+                owned.push(Owned {
+                    cfgs: cfgs.clone(),
                     ident: ident.ident.clone(),
                     mutable: ident.mutability.is_some(),
+                    hidden: false,
                 });
+                if strip_mut {
+                    ident.mutability = None;
+                }
             }
-            if let Some((_, sub)) = &ident.subpat {
-                collect_owned(sub, cfgs, owned);
-            }
-        }
-        Pat::Tuple(tuple) => tuple
-            .elems
-            .iter()
-            .for_each(|p| collect_owned(p, cfgs, owned)),
-        Pat::TupleStruct(tuple) => tuple
-            .elems
-            .iter()
-            .for_each(|p| collect_owned(p, cfgs, owned)),
-        Pat::Slice(slice) => slice
-            .elems
-            .iter()
-            .for_each(|p| collect_owned(p, cfgs, owned)),
-        Pat::Struct(strukt) => strukt
-            .fields
-            .iter()
-            .for_each(|f| collect_owned(&f.pat, cfgs, owned)),
-        Pat::Paren(paren) => collect_owned(&paren.pat, cfgs, owned),
-        // A reference pattern's bindings borrow; an or-pattern's bind the
-        // same names in every case.
-        _ => {}
+        });
     }
-}
-
-fn strip_mutability(pat: &mut Pat) {
-    match pat {
-        Pat::Ident(ident) => {
-            if ident.by_ref.is_none() && ident.ident != "self" {
-                ident.mutability = None;
-            }
-            if let Some((_, sub)) = &mut ident.subpat {
-                strip_mutability(sub);
-            }
-        }
-        Pat::Tuple(tuple) => tuple.elems.iter_mut().for_each(strip_mutability),
-        Pat::TupleStruct(tuple) => tuple.elems.iter_mut().for_each(strip_mutability),
-        Pat::Slice(slice) => slice.elems.iter_mut().for_each(strip_mutability),
-        Pat::Struct(strukt) => strukt
-            .fields
-            .iter_mut()
-            .for_each(|f| strip_mutability(&mut f.pat)),
-        Pat::Paren(paren) => strip_mutability(&mut paren.pat),
-        _ => {}
-    }
+    owned
 }
 
 /// What an `async fn`'s or a plain fn's body evaluates to.
@@ -639,12 +761,15 @@ pub(crate) fn spelled(tokens: TokenStream) -> String {
     fn write(tokens: TokenStream, out: &mut String, word_before: &mut bool) {
         for tree in tokens {
             match tree {
+                // A macro's invisible group spells as its contents.
+                TokenTree::Group(group) if group.delimiter() == proc_macro2::Delimiter::None => {
+                    write(group.stream(), out, word_before);
+                }
                 TokenTree::Group(group) => {
                     let (open, close) = match group.delimiter() {
                         proc_macro2::Delimiter::Parenthesis => ("(", ")"),
                         proc_macro2::Delimiter::Bracket => ("[", "]"),
-                        proc_macro2::Delimiter::Brace => ("{", "}"),
-                        proc_macro2::Delimiter::None => ("", ""),
+                        _ => ("{", "}"),
                     };
                     out.push_str(open);
                     *word_before = false;

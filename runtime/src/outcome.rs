@@ -297,7 +297,7 @@ pub trait IsFuture {
     }
 }
 
-impl<F: Future> IsFuture for Shape<F> {}
+impl<F: IntoFuture> IsFuture for Shape<F> {}
 
 /// Any other value (one autoref later).
 pub trait IsNotFuture {
@@ -319,7 +319,7 @@ pub struct ReturnsValue;
 
 /// Never implemented: the error of a plain fn that returns a future.
 #[diagnostic::on_unimplemented(
-    message = "#[debounce] on a plain fn that returns a future (`{Self}`) would release the lock before the future runs",
+    message = "#[debounce] on a fn whose value is a future (`{Self}`) would release the lock before that future runs",
     label = "a future",
     note = "write `async fn`, or end the body in `Box::pin(async move {{ .. }})` (the lock is then taken inside it)"
 )]
@@ -329,16 +329,22 @@ impl ReturnsFuture {
     /// Refused: see [`ReturnsNoFuture`].
     pub fn __debounce_check<F: ReturnsNoFuture + ?Sized>(self) {}
 
+    /// Refused, for a value whose type cannot be named (`impl Trait`).
+    pub fn __debounce_check_value<F: ReturnsNoFuture>(self, _: &F) {}
+
     /// A `busy` value inside a returned future that is itself a future (the
     /// fn's own return type, `Box::pin(async move { Err(b) })`): awaited.
-    pub fn resolve<F: Future>(self, future: F) -> F {
-        future
+    pub fn resolve<F: IntoFuture>(self, future: F) -> F::IntoFuture {
+        future.into_future()
     }
 }
 
 impl ReturnsValue {
     /// Fine.
     pub fn __debounce_check<R: ?Sized>(self) {}
+
+    /// Fine.
+    pub fn __debounce_check_value<R>(self, _: &R) {}
 
     /// A `busy` value that is what the future resolves to: ready.
     pub fn resolve<T>(self, value: T) -> std::future::Ready<T> {

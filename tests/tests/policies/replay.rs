@@ -198,10 +198,14 @@ async fn another_type_is_a_typed_error(backend: Backend) {
     match charge_v2(debouncer, 7).await {
         Err(AppError::Busy(busy)) => match busy.error() {
             Some(Error::Replay { expected, detail }) => {
-                // The type identity is the return type as written (stable
-                // across compilers, unlike `std::any::type_name`).
-                assert_eq!(*expected, "Result<String, AppError>");
-                assert!(detail.contains("`Result<Receipt, AppError>`"), "{detail}");
+                // The type identity is the module and the return type as
+                // written (stable across compilers, unlike
+                // `std::any::type_name`).
+                assert_eq!(*expected, "policies::replay -> Result<String, AppError>");
+                assert!(
+                    detail.contains("`policies::replay -> Result<Receipt, AppError>`"),
+                    "{detail}"
+                );
             }
             other => panic!("expected a replay error, got {other:?}"),
         },

@@ -618,3 +618,150 @@ async fn receivers_lifetimes_impl_trait_and_stacking() {
     assert!(longest(&debouncer, "abc", "de", 1).is_err());
     assert!(saver.traced((2, 3)).await.is_err());
 }
+
+// ---- after a hostile review ----------------------------------------------
+
+#[async_trait::async_trait]
+trait Count {
+    async fn count(&self, id: u32) -> Result<u32, Busy>;
+    async fn count_unit(&self, id: u32);
+}
+
+struct Counter {
+    debouncer: Debouncer,
+    runs: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Count for Counter {
+    /// Two statements: `#[async_trait]`'s `let __ret = { .. };` around
+    /// them is the body, not one of its declarations.
+    #[debounce(key = "count:{id}", ttl = 30, using = self.debouncer)]
+    async fn count(&self, id: u32) -> Result<u32, Busy> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(id)
+    }
+
+    #[debounce(key = "count-unit:{id}", ttl = 30, using = self.debouncer, busy = ())]
+    async fn count_unit(&self, id: u32) {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        let _ = id;
+    }
+}
+
+#[tokio::test]
+async fn an_async_trait_body_of_two_statements_runs_under_the_lock() {
+    let counter = Counter {
+        debouncer: Debouncer::memory(),
+        runs: AtomicUsize::new(0),
+    };
+    let _held = (
+        hold(&counter.debouncer, "count:1"),
+        hold(&counter.debouncer, "count-unit:1"),
+    );
+    assert!(counter.count(1).await.is_err());
+    counter.count_unit(1).await;
+    assert_eq!(counter.runs.load(Ordering::SeqCst), 0, "ran while held");
+    assert_eq!(counter.count(2).await.unwrap(), 2);
+    counter.count_unit(2).await;
+    assert_eq!(counter.runs.load(Ordering::SeqCst), 2);
+}
+
+/// Owns a `Flush`, dropped with it.
+struct Owner {
+    _flush: Flush,
+}
+
+impl Owner {
+    #[debounce(key = "own-sync:{id}", ttl = 30, using = debouncer)]
+    fn consume(self, debouncer: &Debouncer, id: u32) -> Result<(), Busy> {
+        Ok(())
+    }
+
+    #[debounce(key = "own-async:{id}", ttl = 30, using = debouncer)]
+    async fn consume_async(self, debouncer: &Debouncer, id: u32) -> Result<(), Busy> {
+        Ok(())
+    }
+
+    #[debounce(key = "own-box:{id}", ttl = 30, using = debouncer)]
+    fn consume_box(self: Box<Self>, debouncer: &Debouncer, id: u32) -> Result<(), Busy> {
+        Ok(())
+    }
+}
+
+#[debounce(key = "wild:{id}", ttl = 30, using = debouncer)]
+fn wild(debouncer: &Debouncer, id: u32, _: Flush) -> Result<(), Busy> {
+    Ok(())
+}
+
+#[debounce(key = "wild-async:{id}", ttl = 30, using = debouncer)]
+async fn wild_async(debouncer: &Debouncer, id: u32, _: Flush) -> Result<(), Busy> {
+    Ok(())
+}
+
+#[debounce(key = "part:{n}", ttl = 30, using = debouncer)]
+fn part(debouncer: &Debouncer, (n, _): (u32, Flush)) -> Result<u32, Busy> {
+    Ok(n)
+}
+
+#[debounce(key = "guarded:{id}", ttl = 30, using = debouncer)]
+fn guarded(debouncer: &Debouncer, id: u32, _guard: Flush) -> Result<(), Busy> {
+    Ok(())
+}
+
+#[tokio::test]
+async fn self_wildcards_and_unbound_parts_are_dropped_under_the_lock() {
+    let debouncer = Debouncer::memory();
+    let flush = |key| {
+        let held_at_drop = Arc::new(AtomicBool::new(false));
+        (
+            Flush {
+                debouncer: debouncer.clone(),
+                key,
+                held_at_drop: held_at_drop.clone(),
+            },
+            held_at_drop,
+        )
+    };
+    let (param, held) = flush("own-sync:1");
+    Owner { _flush: param }.consume(&debouncer, 1).unwrap();
+    assert!(held.load(Ordering::SeqCst), "sync `self`");
+    let (param, held) = flush("own-async:1");
+    Owner { _flush: param }
+        .consume_async(&debouncer, 1)
+        .await
+        .unwrap();
+    assert!(held.load(Ordering::SeqCst), "async `self`");
+    let (param, held) = flush("own-box:1");
+    Box::new(Owner { _flush: param })
+        .consume_box(&debouncer, 1)
+        .unwrap();
+    assert!(held.load(Ordering::SeqCst), "`self: Box<Self>`");
+    let (param, held) = flush("wild:1");
+    wild(&debouncer, 1, param).unwrap();
+    assert!(held.load(Ordering::SeqCst), "a `_` parameter");
+    let (param, held) = flush("wild-async:1");
+    wild_async(&debouncer, 1, param).await.unwrap();
+    assert!(held.load(Ordering::SeqCst), "an async fn's `_` parameter");
+    let (param, held) = flush("part:1");
+    assert_eq!(part(&debouncer, (1, param)).unwrap(), 1);
+    assert!(held.load(Ordering::SeqCst), "the `_` part of a pattern");
+    let (param, held) = flush("guarded:1");
+    guarded(&debouncer, 1, param).unwrap();
+    assert!(held.load(Ordering::SeqCst), "a `_guard` parameter");
+}
+
+/// A fn that never returns, and a `busy` that diverges, under
+/// `#![deny(warnings)]`.
+#[debounce(key = "never:{id}", ttl = 30, using = debouncer, busy = panic!("busy"))]
+fn never(debouncer: &Debouncer, id: u32) -> ! {
+    panic!("ran {id}")
+}
+
+#[test]
+fn a_never_returning_fn_and_a_diverging_busy_compile() {
+    let debouncer = Debouncer::memory();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| never(&debouncer, 1)));
+    assert!(ran.is_err());
+    assert!(!is_held(&debouncer, "never:1"), "released by the panic");
+}

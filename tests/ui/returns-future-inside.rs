@@ -1,0 +1,45 @@
+use std::future::{Future, IntoFuture};
+
+use redis_debounce::debounce;
+
+// Each returns work that would run after the lock is released.
+
+#[debounce(key = "a:{id}", ttl = 30, busy = None)]
+fn maybe(id: u32) -> Option<impl Future<Output = u32>> {
+    Some(async move { id })
+}
+
+#[debounce(key = "b:{id}", ttl = 30, busy = Box::new(async move { 0 }))]
+fn boxed(id: u32) -> Box<dyn Future<Output = u32> + Send> {
+    Box::new(async move { id })
+}
+
+struct Later(u32);
+
+impl IntoFuture for Later {
+    type Output = u32;
+    type IntoFuture = std::future::Ready<u32>;
+    fn into_future(self) -> Self::IntoFuture {
+        std::future::ready(self.0)
+    }
+}
+
+#[debounce(key = "c:{id}", ttl = 30, busy = Later(0))]
+fn later(id: u32) -> Later {
+    Later(id)
+}
+
+trait Task: Future<Output = u32> {}
+impl<F: Future<Output = u32>> Task for F {}
+
+#[debounce(key = "d:{id}", ttl = 30, busy = panic!("busy"))]
+fn task(id: u32) -> impl Task {
+    async move { id }
+}
+
+#[debounce(key = "e:{id}", ttl = 30, busy = std::future::ready(0))]
+async fn nested(id: u32) -> std::future::Ready<u32> {
+    std::future::ready(id)
+}
+
+fn main() {}
