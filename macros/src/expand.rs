@@ -170,6 +170,27 @@ fn needs_value(args: &Args) -> bool {
     args.cooldown.is_some() || args.replay.is_some()
 }
 
+/// `max_hold`'s rule with `renew` and `ttl`, the runtime's own, evaluated at
+/// compile time: a constant whose evaluation fails at `max_hold`.
+fn max_hold_check(plan: &Plan) -> Option<TokenStream> {
+    let args = &plan.args;
+    let max_hold = args.max_hold?;
+    let span = max_hold.span;
+    let private = private_at(args, span);
+    let (ttl, hold) = (args.ttl.ms, max_hold.ms);
+    let renew = args.renew.is_some();
+    let error = local("__debounce_error");
+    Some(quote_spanned! {span=>
+        const _: () = if let ::core::option::Option::Some(#error) = #private::max_hold_error(
+            ::core::time::Duration::from_millis(#ttl),
+            #renew,
+            ::core::option::Option::Some(::core::time::Duration::from_millis(#hold)),
+        ) {
+            ::core::panic!("{}", #error)
+        };
+    })
+}
+
 /// Takes the lock, or returns the busy value (or a replayed result).
 fn take(plan: &Plan, place: Place) -> TokenStream {
     let private = private(plan);
@@ -201,7 +222,9 @@ fn take(plan: &Plan, place: Place) -> TokenStream {
         let value = busy_value(plan, place);
         quote!(return #value)
     };
+    let max_hold_check = max_hold_check(plan);
     quote! {
+        #max_hold_check
         #make_call
         #codec
         #keep_end

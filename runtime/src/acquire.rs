@@ -110,15 +110,8 @@ impl Policy {
         if let Some(wait) = self.wait {
             backend::millis(wait, "the wait")?;
         }
-        if let Some(max_hold) = self.max_hold {
-            if !self.renew {
-                return Err(Error::config(
-                    "max_hold needs renew: without renewal the lease ends at ttl",
-                ));
-            }
-            if max_hold < self.ttl {
-                return Err(Error::config("max_hold must be at least the ttl"));
-            }
+        if let Some(error) = max_hold_error(self.ttl, self.renew, self.max_hold) {
+            return Err(Error::config(error));
         }
         let token = match backend {
             Backend::Redis(_) => Token::random(),
@@ -131,6 +124,26 @@ impl Policy {
             replay: self.replay,
             wait_ms: 0,
         })
+    }
+}
+
+/// The rule of `renew` and `max_hold`, written once: the programmatic API
+/// checks it at run time, `#[debounce]` at compile time (a constant the
+/// expansion evaluates). `None` when the combination holds.
+#[must_use]
+pub const fn max_hold_error(
+    ttl: Duration,
+    renew: bool,
+    max_hold: Option<Duration>,
+) -> Option<&'static str> {
+    match max_hold {
+        Some(_) if !renew => {
+            Some("`max_hold` bounds renewal and needs `renew`: without it the lease ends at `ttl`")
+        }
+        Some(max_hold) if max_hold.as_nanos() < ttl.as_nanos() => {
+            Some("`max_hold` is shorter than `ttl`: the first lease already outlasts it")
+        }
+        _ => None,
     }
 }
 
@@ -251,6 +264,28 @@ fn jitter() -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::max_hold_error;
+
+    /// `max_hold` needs `renew`, and may equal `ttl` (one lease, no
+    /// renewal past it); only a shorter one is refused.
+    #[test]
+    fn max_hold_needs_renew_and_may_equal_the_ttl() {
+        let s = Duration::from_secs;
+        assert_eq!(max_hold_error(s(30), true, None), None);
+        assert_eq!(max_hold_error(s(30), false, None), None);
+        assert!(
+            max_hold_error(s(30), false, Some(s(60))).is_some_and(|e| e.contains("needs `renew`"))
+        );
+        assert_eq!(max_hold_error(s(30), true, Some(s(30))), None);
+        assert_eq!(max_hold_error(s(30), true, Some(s(31))), None);
+        assert!(
+            max_hold_error(s(30), true, Some(Duration::from_nanos(29_999_999_999)))
+                .is_some_and(|e| e.contains("shorter"))
+        );
+    }
+
     /// Waiters that missed one wake-up sleep between half and all of
     /// their back-off, spread over the whole range.
     #[test]

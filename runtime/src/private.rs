@@ -1,6 +1,7 @@
 //! What the `#[debounce]` expansion calls: re-exports only, no logic. Not a
 //! public API: no semver guarantees.
 
+pub use crate::acquire::max_hold_error;
 pub use crate::body::{enter, leave, scope};
 pub use crate::call::{
     AsDebouncer, Call, End, Finishing, OnError, Options, Start, call, no_replay, release,
