@@ -1,0 +1,310 @@
+//! What a return type is: a nameable value, a web response, a future
+//! (refused), and how it is spelled (`replay`'s identity).
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::{
+    FnArg, GenericArgument, Ident, PathArguments, ReturnType, Signature, Type, TypeParamBound,
+    parse_quote,
+};
+
+use super::{Output, Web};
+
+/// A return type that is a future where the compiler cannot tell: an
+/// `impl Future` or `impl IntoFuture` anywhere in it (`Option<impl
+/// Future>`, behind parentheses or a macro's group), or a boxed `dyn
+/// Future` (which is no `Future` itself unless pinned). A named future type
+/// is refused by its type instead (see `expand::future_check`).
+pub(super) fn returns_future(ty: &Type) -> bool {
+    fn scan(tokens: TokenStream, after_impl: &mut bool) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Ident(ident) if ident == "impl" => {
+                *after_impl = true;
+                false
+            }
+            TokenTree::Ident(ident) => *after_impl && (ident == "Future" || ident == "IntoFuture"),
+            TokenTree::Group(group) => scan(group.stream(), &mut false),
+            TokenTree::Punct(punct) => {
+                if matches!(punct.as_char(), ',' | '>') {
+                    *after_impl = false;
+                }
+                false
+            }
+            TokenTree::Literal(_) => false,
+        })
+    }
+    let boxed_dyn = match ungroup(ty) {
+        Type::Path(path) => path.path.segments.last().is_some_and(|last| {
+            last.ident == "Box"
+                && matches!(&last.arguments, PathArguments::AngleBracketed(args)
+                    if args.args.iter().any(|arg| matches!(arg,
+                        GenericArgument::Type(Type::TraitObject(object))
+                            if object.bounds.iter().any(names_future))))
+        }),
+        _ => false,
+    };
+    boxed_dyn || scan(ty.to_token_stream(), &mut false)
+}
+
+/// `Future<..>` / `IntoFuture<..>`.
+pub(super) fn names_future(bound: &TypeParamBound) -> bool {
+    matches!(bound, TypeParamBound::Trait(bound)
+        if bound.path.segments.last().is_some_and(|last| last.ident == "Future" || last.ident == "IntoFuture"))
+}
+
+/// What an `async fn`'s or a plain fn's body evaluates to.
+pub(super) fn output_of(output: &ReturnType) -> Output {
+    let ty = match output {
+        ReturnType::Default => return Output::Named(Box::new(parse_quote!(()))),
+        ReturnType::Type(_, ty) => ungroup(ty),
+    };
+    if let Type::ImplTrait(impl_trait) = ty {
+        let names = |trait_name: &str| {
+            impl_trait.bounds.iter().any(|bound| {
+                matches!(bound, TypeParamBound::Trait(bound)
+                    if bound.path.segments.last().is_some_and(|last| last.ident == trait_name))
+            })
+        };
+        if names("IntoResponse") {
+            return Output::Web(Web::Axum);
+        }
+        if names("Responder") {
+            return Output::Web(Web::Actix);
+        }
+    }
+    if mentions_impl(ty.to_token_stream()) {
+        Output::Opaque
+    } else {
+        Output::Named(Box::new(ty.clone()))
+    }
+}
+
+/// What the future a fn returns resolves to: `T` of `impl Future<Output =
+/// T>` or `Pin<Box<dyn Future<Output = T>>>`, else the projection
+/// `<R as Future>::Output` of a nameable `R` (an alias).
+pub(super) fn future_output(output: &ReturnType) -> Output {
+    let ReturnType::Type(_, ty) = output else {
+        return Output::Opaque;
+    };
+    let ty = ungroup(ty);
+    let written = match ty {
+        Type::ImplTrait(impl_trait) => impl_trait.bounds.iter().find_map(|bound| match bound {
+            TypeParamBound::Trait(bound) => path_output(&bound.path),
+            _ => None,
+        }),
+        _ => boxed_output(ty),
+    };
+    match written {
+        Some(inner) if !mentions_impl(inner.to_token_stream()) => Output::Named(Box::new(inner)),
+        Some(_) => Output::Opaque,
+        None if mentions_impl(ty.to_token_stream()) => Output::Opaque,
+        None => Output::Named(Box::new(
+            parse_quote!(<#ty as ::core::future::Future>::Output),
+        )),
+    }
+}
+
+/// `T` of `Pin<Box<dyn Future<Output = T> + ..>>`.
+pub(super) fn boxed_output(ty: &Type) -> Option<Type> {
+    match ungroup(ty) {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .and_then(|last| match &last.arguments {
+                PathArguments::AngleBracketed(args)
+                    if last.ident == "Pin" || last.ident == "Box" =>
+                {
+                    args.args.iter().find_map(|arg| match arg {
+                        GenericArgument::Type(inner) => boxed_output(inner),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            }),
+        Type::TraitObject(object) => object.bounds.iter().find_map(|bound| match bound {
+            TypeParamBound::Trait(bound) => path_output(&bound.path),
+            _ => None,
+        }),
+        Type::Paren(paren) => boxed_output(&paren.elem),
+        _ => None,
+    }
+}
+
+/// `T` of a `Future<Output = T>` bound.
+pub(super) fn path_output(path: &syn::Path) -> Option<Type> {
+    let last = path.segments.last()?;
+    if last.ident != "Future" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(assoc.ty.clone()),
+        _ => None,
+    })
+}
+
+pub(super) fn ungroup(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(group) => ungroup(&group.elem),
+        Type::Paren(paren) => ungroup(&paren.elem),
+        ty => ty,
+    }
+}
+
+pub(super) fn mentions_impl(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => ident == "impl",
+        TokenTree::Group(group) => mentions_impl(group.stream()),
+        _ => false,
+    })
+}
+
+/// Whether the return type names `impl IntoResponse` or `impl Responder`
+/// anywhere (`Result<impl IntoResponse, AppError>` too): a response by its
+/// spelling, whose release is confirmed.
+pub(super) fn names_web_impl(output: &ReturnType) -> bool {
+    fn scan(tokens: TokenStream, after_impl: &mut bool) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Ident(ident) if ident == "impl" => {
+                *after_impl = true;
+                false
+            }
+            TokenTree::Ident(ident) => {
+                *after_impl && (ident == "IntoResponse" || ident == "Responder")
+            }
+            TokenTree::Group(group) => scan(group.stream(), &mut false),
+            TokenTree::Punct(punct) => {
+                // A bound list ends at `,` or `>`.
+                if matches!(punct.as_char(), ',' | '>') {
+                    *after_impl = false;
+                }
+                false
+            }
+            TokenTree::Literal(_) => false,
+        })
+    }
+    match output {
+        ReturnType::Default => false,
+        ReturnType::Type(_, ty) => scan(ty.to_token_stream(), &mut false),
+    }
+}
+
+/// Whether any parameter (the receiver too) is or holds a reference or a
+/// lifetime: the return type may then hide an elided one (`Cow<str>`), and
+/// is not probed.
+pub(super) fn borrows_any(sig: &Signature) -> bool {
+    fn borrows(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Punct(punct) => matches!(punct.as_char(), '\'' | '&'),
+            TokenTree::Group(group) => borrows(group.stream()),
+            _ => false,
+        })
+    }
+    sig.inputs.iter().any(|input| match input {
+        FnArg::Receiver(receiver) => borrows(receiver.to_token_stream()),
+        FnArg::Typed(typed) => borrows(typed.ty.to_token_stream()),
+    })
+}
+
+/// Whether a return type can be probed for being a response: it names no
+/// lifetime but `'static` (so `&'static str` is probed, `&'a str` is not),
+/// no other reference, no `impl`/`dyn` type, `Self` or type parameter
+/// (autoref picks impls regardless of lifetimes, and an uninferred type on
+/// ambiguity: either a compile error).
+pub(super) fn probeable(ty: &Type, sig: &Signature) -> bool {
+    fn scan(tokens: TokenStream, type_params: &[&Ident]) -> bool {
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let is_static = |at: usize| {
+            matches!(trees.get(at), Some(TokenTree::Punct(p)) if p.as_char() == '\'')
+                && matches!(trees.get(at + 1), Some(TokenTree::Ident(i)) if i == "static")
+        };
+        trees.iter().enumerate().all(|(at, tree)| match tree {
+            TokenTree::Punct(punct) => match punct.as_char() {
+                '\'' => is_static(at),
+                '&' => is_static(at + 1),
+                _ => true,
+            },
+            TokenTree::Ident(ident) => {
+                ident != "impl"
+                    && ident != "dyn"
+                    && ident != "Self"
+                    && !type_params.contains(&ident)
+            }
+            TokenTree::Group(group) => scan(group.stream(), type_params),
+            TokenTree::Literal(_) => true,
+        })
+    }
+    let type_params: Vec<&Ident> = sig
+        .generics
+        .type_params()
+        .map(|param| &param.ident)
+        .collect();
+    scan(ty.to_token_stream(), &type_params)
+}
+
+/// A type's tokens as one stable string: single spaces only between two
+/// words (`dyn Trait`), none elsewhere, whatever the compiler's printing.
+pub(crate) fn spelled(tokens: TokenStream) -> String {
+    fn write(tokens: TokenStream, out: &mut String, word_before: &mut bool) {
+        for tree in tokens {
+            match tree {
+                // A macro's invisible group spells as its contents.
+                TokenTree::Group(group) if group.delimiter() == proc_macro2::Delimiter::None => {
+                    write(group.stream(), out, word_before);
+                }
+                TokenTree::Group(group) => {
+                    let (open, close) = match group.delimiter() {
+                        proc_macro2::Delimiter::Parenthesis => ("(", ")"),
+                        proc_macro2::Delimiter::Bracket => ("[", "]"),
+                        _ => ("{", "}"),
+                    };
+                    out.push_str(open);
+                    *word_before = false;
+                    write(group.stream(), out, word_before);
+                    out.push_str(close);
+                    *word_before = false;
+                }
+                TokenTree::Punct(punct) => {
+                    out.push(punct.as_char());
+                    if punct.as_char() == ',' {
+                        out.push(' ');
+                    }
+                    *word_before = false;
+                }
+                TokenTree::Ident(ident) => {
+                    if *word_before {
+                        out.push(' ');
+                    }
+                    out.push_str(&ident.to_string());
+                    *word_before = true;
+                }
+                TokenTree::Literal(literal) => {
+                    if *word_before {
+                        out.push(' ');
+                    }
+                    out.push_str(&literal.to_string());
+                    *word_before = true;
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    write(tokens, &mut out, &mut false);
+    out
+}
+
+/// `Self` or one of the fn's type parameters, where a return type names it.
+pub(super) fn names_generic(tokens: TokenStream, sig: &Signature) -> Option<Ident> {
+    tokens.into_iter().find_map(|tree| match tree {
+        TokenTree::Ident(ident)
+            if ident == "Self" || sig.generics.type_params().any(|param| param.ident == ident) =>
+        {
+            Some(ident)
+        }
+        TokenTree::Group(group) => names_generic(group.stream(), sig),
+        _ => None,
+    })
+}
