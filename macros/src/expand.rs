@@ -100,6 +100,33 @@ enum Place {
     InFuture,
 }
 
+/// `self` in a user expression renamed to `alias` (after `#[async_trait]`'s
+/// `let __self = self;`, `self` has moved).
+fn aliased(tokens: TokenStream, alias: Option<&Ident>) -> TokenStream {
+    let Some(alias) = alias else {
+        return tokens;
+    };
+    tokens
+        .into_iter()
+        .map(|tree| match tree {
+            proc_macro2::TokenTree::Ident(ident) if ident == "self" => {
+                let mut alias = alias.clone();
+                alias.set_span(alias.span().located_at(ident.span()));
+                proc_macro2::TokenTree::Ident(alias)
+            }
+            proc_macro2::TokenTree::Group(group) => {
+                let mut renamed = proc_macro2::Group::new(
+                    group.delimiter(),
+                    aliased(group.stream(), Some(alias)),
+                );
+                renamed.set_span(group.span());
+                proc_macro2::TokenTree::Group(renamed)
+            }
+            tree => tree,
+        })
+        .collect()
+}
+
 /// Resolves the `Debouncer` and renders the key (a statement of its own:
 /// the key's `fmt::Arguments` must not live across an await, or the future
 /// would not be `Send`).
@@ -111,6 +138,7 @@ fn make_call(plan: &Plan) -> TokenStream {
         || quote!(::core::option::Option::None),
         |using| {
             let private = private_at(args, using.span());
+            let using = aliased(using.to_token_stream(), plan.self_alias.as_ref());
             quote_spanned!(using.span()=> #private::using(&(#using)))
         },
     );
@@ -251,11 +279,17 @@ fn busy_value(plan: &Plan, place: Place) -> TokenStream {
     let busy = local("__debounce_busy");
     let value = match &plan.args.busy {
         // `busy = |b| ...` receives the `Busy`.
-        Some(Expr::Closure(closure)) => quote!(#private::busy_with(#busy, #closure)),
-        Some(value) => quote!({
-            let _ = #busy;
-            #value
-        }),
+        Some(Expr::Closure(closure)) => {
+            let closure = aliased(closure.to_token_stream(), plan.self_alias.as_ref());
+            quote!(#private::busy_with(#busy, #closure))
+        }
+        Some(value) => {
+            let value = aliased(value.to_token_stream(), plan.self_alias.as_ref());
+            quote!({
+                let _ = #busy;
+                #value
+            })
+        }
         None if plan.either => return quote!(#private::Either::Busy(#busy)),
         None => {
             // Same hygiene, the return type's location: the whole call is

@@ -43,6 +43,9 @@ pub(crate) struct Plan {
     pub(crate) owned: Vec<Owned>,
     /// The stored result's type identity: the return type as written.
     pub(crate) stored_as: String,
+    /// What `self` is called where `using` and `busy` are evaluated:
+    /// `__self` inside the body `#[async_trait]` made.
+    pub(crate) self_alias: Option<Ident>,
 }
 
 /// How the body runs.
@@ -177,10 +180,16 @@ pub(crate) fn analyse(args: Args, item: ItemFn) -> syn::Result<Plan> {
             _ => Confirm::Never,
         },
     };
-    let owned = match &shape {
+    let owned = match &mut shape {
         Shape::Sync { wrapped: false, .. } => owned_params(&mut sig, true),
         Shape::Sync { .. } | Shape::Async(_) => owned_params(&mut sig, false),
-        Shape::Future(future) => future.decls.iter().flat_map(declared).collect(),
+        Shape::Future(future) => {
+            let mut owned = Vec::new();
+            for decl in &mut future.decls {
+                declared(decl, &mut owned);
+            }
+            owned
+        }
     };
     // The return type as written, after the module's path (prepended in
     // the expansion): stable across compilers, and a same-named type of
@@ -207,6 +216,7 @@ pub(crate) fn analyse(args: Args, item: ItemFn) -> syn::Result<Plan> {
         confirm,
         owned,
         stored_as,
+        self_alias: bindings.self_alias().cloned(),
     })
 }
 
@@ -295,7 +305,19 @@ fn check(
         ));
     }
     if let Shape::Future(future) = shape
-        && let Some(first) = future.before.first()
+        && future.decls.is_empty()
+        && future::is_async_trait(sig)
+    {
+        return Err(syn::Error::new_spanned(
+            &sig.ident,
+            "another attribute rewrote the body #[async_trait] made (`#[tracing::instrument]` above #[debounce]?): put #[debounce] first, right under the `impl`'s #[async_trait]",
+        ));
+    }
+    if let Shape::Future(future) = shape
+        && let Some(first) = future
+            .before
+            .iter()
+            .find(|stmt| !matches!(stmt, Stmt::Item(_)))
     {
         return Err(syn::Error::new_spanned(
             first,

@@ -299,6 +299,27 @@ pub trait IsFuture {
 
 impl<F: IntoFuture> IsFuture for Shape<F> {}
 
+/// A `Result` whose `Ok` is a future (`Result<BoxFuture, Busy>`): the work
+/// would run after the release too.
+pub trait IsFutureResult {
+    /// The kind of what a fn returns.
+    fn __debounce_returns(&self) -> ReturnsFuture {
+        ReturnsFuture
+    }
+}
+
+impl<F: IntoFuture, E> IsFutureResult for Shape<Result<F, E>> {}
+
+/// An `Option` of a future.
+pub trait IsFutureOption {
+    /// The kind of what a fn returns.
+    fn __debounce_returns(&self) -> ReturnsFuture {
+        ReturnsFuture
+    }
+}
+
+impl<F: IntoFuture> IsFutureOption for Shape<Option<F>> {}
+
 /// Any other value (one autoref later).
 pub trait IsNotFuture {
     /// The kind of what a fn returns.

@@ -17,7 +17,10 @@ pub use crate::web::axum::{codec as axum_codec, into_response as axum_response};
 /// The traits of the expansion's method calls (autoref specialisation),
 /// brought into scope with one glob import that is never unused.
 pub mod kinds {
-    pub use crate::outcome::{IsFuture as _, IsNotFuture as _, IsResult as _, IsValue as _};
+    pub use crate::outcome::{
+        IsFuture as _, IsFutureOption as _, IsFutureResult as _, IsNotFuture as _, IsResult as _,
+        IsValue as _,
+    };
     #[cfg(feature = "actix-web")]
     pub use crate::web::actix::IsActixResponse as _;
     #[cfg(feature = "axum")]

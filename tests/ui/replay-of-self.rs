@@ -14,4 +14,13 @@ fn get<T: Default>(id: u64) -> Result<T, Busy> {
     Ok(T::default())
 }
 
+struct Cache<T>(T);
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Clone> Cache<T> {
+    #[debounce(key = "temp", ttl = 30, replay = "1h")]
+    async fn get(&self) -> Result<T, Busy> {
+        Ok(self.0.clone())
+    }
+}
+
 fn main() {}

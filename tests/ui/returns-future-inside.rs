@@ -42,4 +42,16 @@ async fn nested(id: u32) -> std::future::Ready<u32> {
     std::future::ready(id)
 }
 
+type BoxFut = std::pin::Pin<Box<dyn Future<Output = u32> + Send>>;
+
+#[debounce(key = "f:{id}", ttl = 30, busy = Ok(Box::pin(async move { 0 })))]
+fn result_of(id: u32) -> Result<BoxFut, redis_debounce::Busy> {
+    Ok(Box::pin(async move { id }))
+}
+
+#[debounce(key = "g:{id}", ttl = 30, busy = None)]
+fn option_of(id: u32) -> Option<BoxFut> {
+    Some(Box::pin(async move { id }))
+}
+
 fn main() {}

@@ -1,14 +1,12 @@
 //! A fn whose body ends in `Box::pin(async move { .. })`, taken apart;
 //! `#[async_trait]`'s declarations at the top of its block.
 
-use proc_macro2::{TokenStream, TokenTree};
-use quote::ToTokens;
+use proc_macro2::TokenStream;
 use syn::parse::{ParseStream, Parser};
 use syn::{Block, Expr, Ident, Pat, Signature, Stmt};
 
-use super::owned::cfgs;
+use super::owned::{cfgs, own};
 use super::{FutureBody, Owned};
-use crate::bindings::walk;
 
 /// A body that ends in `Box::pin(async move { .. })`, taken apart.
 pub(super) fn future_body(sig: &Signature, body: &TokenStream) -> Option<FutureBody> {
@@ -89,7 +87,8 @@ pub(super) fn is_decl(stmt: &Stmt) -> bool {
                         };
                         inner_bound.is_some_and(|arg| {
                             is_arg(arg)
-                                && inner.init.as_ref().and_then(|init| ident(&init.expr)) == Some(arg)
+                                && inner.init.as_ref().and_then(|init| ident(&init.expr))
+                                    == Some(arg)
                                 && ident(last) == Some(arg)
                         })
                     }
@@ -98,37 +97,31 @@ pub(super) fn is_decl(stmt: &Stmt) -> bool {
                 _ => false,
             }
         }
-        // `if let Some(__ret) = None::<Ret> { return __ret; }`
-        Stmt::Expr(Expr::If(expr), _) => match &*expr.cond {
-            Expr::Let(cond) => cond
-                .pat
-                .to_token_stream()
-                .into_iter()
-                .any(|tree| matches!(tree, TokenTree::Group(group) if group.stream().to_string() == "__ret")),
-            _ => false,
-        },
+        // `if let Some(__ret) = None::<Ret> { return __ret; }`, exactly.
+        Stmt::Expr(Expr::If(expr), _) => {
+            let Expr::Let(cond) = &*expr.cond else {
+                return false;
+            };
+            let binds_ret = matches!(&*cond.pat, Pat::TupleStruct(some)
+                if some.path.segments.last().is_some_and(|last| last.ident == "Some")
+                    && matches!(some.elems.iter().collect::<Vec<_>>().as_slice(),
+                        [Pat::Ident(ret)] if ret.ident == "__ret"));
+            let is_none = matches!(&*cond.expr, Expr::Path(path)
+                if path.path.segments.last().is_some_and(|last| last.ident == "None"));
+            let returns_ret = matches!(expr.then_branch.stmts.as_slice(),
+                [Stmt::Expr(Expr::Return(ret), _)]
+                    if ret.expr.as_deref().and_then(ident).is_some_and(|ret| ret == "__ret"));
+            binds_ret && is_none && returns_ret && expr.else_branch.is_none()
+        }
         _ => false,
     }
 }
 
-/// The bindings one of `#[async_trait]`'s declarations makes.
-pub(super) fn declared(stmt: &Stmt) -> Vec<Owned> {
-    let mut owned = Vec::new();
+/// The bindings one of `#[async_trait]`'s declarations makes (a `_` in its
+/// pattern named, so that part too is dropped under the lock).
+pub(super) fn declared(stmt: &mut Stmt, owned: &mut Vec<Owned>) {
     if let Stmt::Local(local) = stmt {
         let cfgs = cfgs(&local.attrs);
-        let mut pat = local.pat.clone();
-        walk(&mut pat, &mut |pat| {
-            if let Pat::Ident(ident) = pat
-                && ident.by_ref.is_none()
-            {
-                owned.push(Owned {
-                    cfgs: cfgs.clone(),
-                    ident: ident.ident.clone(),
-                    mutable: false,
-                    hidden: false,
-                });
-            }
-        });
+        own(&mut local.pat, &cfgs, false, owned);
     }
-    owned
 }

@@ -58,6 +58,10 @@ pub(super) fn output_of(output: &ReturnType) -> Output {
         ReturnType::Default => return Output::Named(Box::new(parse_quote!(()))),
         ReturnType::Type(_, ty) => ungroup(ty),
     };
+    // A macro's type cannot be read here: its value is checked instead.
+    if matches!(ty, Type::Macro(_)) {
+        return Output::Opaque;
+    }
     if let Type::ImplTrait(impl_trait) = ty {
         let names = |trait_name: &str| {
             impl_trait.bounds.iter().any(|bound| {
@@ -300,11 +304,21 @@ pub(crate) fn spelled(tokens: TokenStream) -> String {
 pub(super) fn names_generic(tokens: TokenStream, sig: &Signature) -> Option<Ident> {
     tokens.into_iter().find_map(|tree| match tree {
         TokenTree::Ident(ident)
-            if ident == "Self" || sig.generics.type_params().any(|param| param.ident == ident) =>
+            if ident == "Self"
+                || sig.generics.type_params().any(|param| param.ident == ident)
+                || looks_generic(&ident) =>
         {
             Some(ident)
         }
         TokenTree::Group(group) => names_generic(group.stream(), sig),
         _ => None,
     })
+}
+
+/// A capital letter, with digits after it (`T`, `K2`): a type parameter of
+/// the surrounding `impl` or trait, which the attribute cannot see.
+fn looks_generic(ident: &Ident) -> bool {
+    let name = ident.to_string();
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.all(|c| c.is_ascii_digit())
 }

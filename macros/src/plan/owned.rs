@@ -53,34 +53,50 @@ pub(super) fn owned_params(sig: &mut Signature, strip_mut: bool) -> Vec<Owned> {
             continue;
         }
         let cfgs = cfgs(&typed.attrs);
-        walk(&mut typed.pat, &mut |pat| {
-            if matches!(pat, Pat::Wild(_)) {
-                let ident = Ident::new(
-                    &format!("__debounce_part{}", owned.len()),
-                    Span::mixed_site(),
-                );
-                *pat = parse_quote!(#ident);
-                owned.push(Owned {
-                    cfgs: cfgs.clone(),
-                    ident,
-                    mutable: false,
-                    hidden: true,
-                });
-            } else if let Pat::Ident(ident) = pat
-                && ident.by_ref.is_none()
-                && ident.ident != "self"
-            {
-                owned.push(Owned {
-                    cfgs: cfgs.clone(),
-                    ident: ident.ident.clone(),
-                    mutable: ident.mutability.is_some(),
-                    hidden: false,
-                });
-                if strip_mut {
-                    ident.mutability = None;
-                }
-            }
-        });
+        own(&mut typed.pat, &cfgs, strip_mut, &mut owned);
     }
     owned
+}
+
+/// The bindings `pat` makes by value, and a name for each `_` where one may
+/// be given (top level, or in a tuple: a `_` inside a struct pattern may sit
+/// in a type with `Drop`, from which nothing can be moved, and under `@` the
+/// whole value is bound already). A name the expansion gave, or
+/// `#[async_trait]`'s `__argN`, is used with its own (hidden) identifier.
+pub(super) fn own(pat: &mut Pat, cfgs: &[Attribute], strip_mut: bool, owned: &mut Vec<Owned>) {
+    fn name_wildcards(pat: &mut Pat, next: &mut usize) {
+        match pat {
+            Pat::Wild(_) => {
+                let ident = Ident::new(&format!("__debounce_part{next}"), Span::mixed_site());
+                *next += 1;
+                *pat = parse_quote!(#ident);
+            }
+            Pat::Tuple(tuple) => tuple
+                .elems
+                .iter_mut()
+                .for_each(|elem| name_wildcards(elem, next)),
+            Pat::Paren(paren) => name_wildcards(&mut paren.pat, next),
+            _ => {}
+        }
+    }
+    // Numbered on from the names given so far, so no two are alike.
+    let mut next = owned.len();
+    name_wildcards(pat, &mut next);
+    walk(pat, &mut |pat| {
+        if let Pat::Ident(ident) = pat
+            && ident.by_ref.is_none()
+            && ident.ident != "self"
+        {
+            let name = ident.ident.to_string();
+            owned.push(Owned {
+                cfgs: cfgs.to_vec(),
+                ident: ident.ident.clone(),
+                mutable: ident.mutability.is_some(),
+                hidden: name.starts_with("__debounce_part") || name.starts_with("__arg"),
+            });
+            if strip_mut {
+                ident.mutability = None;
+            }
+        }
+    });
 }

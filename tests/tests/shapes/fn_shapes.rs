@@ -700,7 +700,7 @@ async fn wild_async(debouncer: &Debouncer, id: u32, _: Flush) -> Result<(), Busy
 }
 
 #[debounce(key = "part:{n}", ttl = 30, using = debouncer)]
-fn part(debouncer: &Debouncer, (n, _): (u32, Flush)) -> Result<u32, Busy> {
+fn part(debouncer: &Debouncer, (n, _, _): (u32, Flush, ())) -> Result<u32, Busy> {
     Ok(n)
 }
 
@@ -744,7 +744,7 @@ async fn self_wildcards_and_unbound_parts_are_dropped_under_the_lock() {
     wild_async(&debouncer, 1, param).await.unwrap();
     assert!(held.load(Ordering::SeqCst), "an async fn's `_` parameter");
     let (param, held) = flush("part:1");
-    assert_eq!(part(&debouncer, (1, param)).unwrap(), 1);
+    assert_eq!(part(&debouncer, (1, param, ())).unwrap(), 1);
     assert!(held.load(Ordering::SeqCst), "the `_` part of a pattern");
     let (param, held) = flush("guarded:1");
     guarded(&debouncer, 1, param).unwrap();
@@ -764,4 +764,105 @@ fn a_never_returning_fn_and_a_diverging_busy_compile() {
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| never(&debouncer, 1)));
     assert!(ran.is_err());
     assert!(!is_held(&debouncer, "never:1"), "released by the panic");
+}
+
+// ---- after a second review ----------------------------------------------
+
+#[async_trait::async_trait]
+trait Consume {
+    async fn wild(&self, id: u32, flush: Flush) -> Result<(), Busy>;
+    async fn part(&self, id: u32, pair: (u32, Flush)) -> Result<u32, Busy>;
+    async fn by_value(self, id: u32) -> Result<u32, Busy>;
+}
+
+#[derive(Clone)]
+struct Consumer {
+    debouncer: Debouncer,
+}
+
+#[async_trait::async_trait]
+impl Consume for Consumer {
+    #[debounce(key = "at-wild:{id}", ttl = 30, using = self.debouncer)]
+    async fn wild(&self, id: u32, _: Flush) -> Result<(), Busy> {
+        Ok(())
+    }
+
+    #[debounce(key = "at-part:{id}", ttl = 30, using = self.debouncer)]
+    async fn part(&self, id: u32, (n, _): (u32, Flush)) -> Result<u32, Busy> {
+        Ok(n)
+    }
+
+    #[debounce(key = "at-self:{id}", ttl = 30, using = self.debouncer.clone())]
+    async fn by_value(self, id: u32) -> Result<u32, Busy> {
+        Ok(id)
+    }
+}
+
+#[tokio::test]
+async fn async_trait_wildcards_and_self_by_value() {
+    let consumer = Consumer {
+        debouncer: Debouncer::memory(),
+    };
+    let flush = |key| {
+        let held_at_drop = Arc::new(AtomicBool::new(false));
+        (
+            Flush {
+                debouncer: consumer.debouncer.clone(),
+                key,
+                held_at_drop: held_at_drop.clone(),
+            },
+            held_at_drop,
+        )
+    };
+    let (param, held) = flush("at-wild:1");
+    consumer.wild(1, param).await.unwrap();
+    assert!(held.load(Ordering::SeqCst), "an async-trait `_` parameter");
+    let (param, held) = flush("at-part:1");
+    assert_eq!(consumer.part(1, (2, param)).await.unwrap(), 2);
+    assert!(
+        held.load(Ordering::SeqCst),
+        "the `_` part of an async-trait pattern"
+    );
+    assert_eq!(consumer.clone().by_value(3).await.unwrap(), 3);
+    let _held = hold(&consumer.debouncer, "at-self:3");
+    assert!(consumer.by_value(3).await.is_err());
+}
+
+/// A type with `Drop`: nothing can be moved out of it.
+struct Guard(String);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}
+
+#[debounce(key = "guard:{id}", ttl = 30, using = debouncer)]
+fn guard_pattern(
+    debouncer: &Debouncer,
+    id: u32,
+    Guard(_): Guard,
+    pair @ (_, _): (String, String),
+) -> Result<usize, Busy> {
+    Ok(pair.0.len() + pair.1.len())
+}
+
+#[debounce(key = "items:{id}", ttl = 30, using = debouncer)]
+fn items_first(
+    debouncer: &Debouncer,
+    id: u32,
+) -> Pin<Box<dyn Future<Output = Result<u32, Busy>> + Send>> {
+    const TWICE: u32 = 2;
+    Box::pin(async move { Ok(id * TWICE) })
+}
+
+#[tokio::test]
+async fn patterns_of_drop_types_and_items_before_the_future_compile() {
+    let debouncer = Debouncer::memory();
+    let pair = ("a".to_owned(), "bc".to_owned());
+    assert_eq!(
+        guard_pattern(&debouncer, 1, Guard("g".into()), pair).unwrap(),
+        3
+    );
+    assert_eq!(items_first(&debouncer, 4).await.unwrap(), 8);
 }
