@@ -104,11 +104,12 @@ pub(crate) struct Args {
     pub(crate) krate: Option<Path>,
 }
 
-/// A duration argument in milliseconds (never zero), and where it was written.
+/// A duration argument in milliseconds, where it was written, and its name.
 #[derive(Clone, Copy)]
 pub(crate) struct Millis {
     pub(crate) ms: u64,
     pub(crate) span: Span,
+    pub(crate) name: &'static str,
 }
 
 #[derive(Clone, Copy)]
@@ -350,23 +351,28 @@ fn parse_duration_arg(input: ParseStream<'_>, name: &str) -> syn::Result<Millis>
     Err(lookahead.error())
 }
 
-/// The longest duration taken, in milliseconds: 100 years. The runtime
-/// refuses the same bound (`backend::MAX_MILLIS`): Redis and its Lua
-/// scripts take every such value exactly.
-const MAX_MILLIS: u64 = 36_525 * 24 * 3_600_000;
-
+/// The milliseconds, or an error when they do not fit a `u64`. Whether the
+/// duration is one the runtime takes (longer than zero, at most 100 years)
+/// is the runtime's rule, evaluated by the expansion at compile time.
 fn nonzero(ms: Option<u64>, span: Span, name: &str) -> syn::Result<Millis> {
     match ms {
-        Some(0) => Err(syn::Error::new(
+        Some(ms) => Ok(Millis {
+            ms,
             span,
-            format!("`{name}` must be longer than zero"),
-        )),
-        Some(ms) if ms <= MAX_MILLIS => Ok(Millis { ms, span }),
-        Some(_) | None => Err(syn::Error::new(
+            name: name_of(name),
+        }),
+        None => Err(syn::Error::new(
             span,
             format!("`{name}` is too long: at most 100 years (\"36525d\")"),
         )),
     }
+}
+
+/// The table's own `&'static str` for an argument's name.
+fn name_of(name: &str) -> &'static str {
+    ARGS.iter()
+        .find(|arg| arg.name == name)
+        .map_or("duration", |arg| arg.name)
 }
 
 /// `"1h30m"` -> `Some(5_400_000)`; `None` on overflow.

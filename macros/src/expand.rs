@@ -219,6 +219,41 @@ fn max_hold_check(plan: &Plan) -> Option<TokenStream> {
     })
 }
 
+/// Each duration's rule (longer than zero, at most 100 years), the
+/// runtime's own, evaluated at compile time: a constant whose evaluation
+/// fails at the duration, naming its argument.
+fn duration_checks(plan: &Plan) -> TokenStream {
+    let args = &plan.args;
+    let durations = [
+        Some(args.ttl),
+        args.wait,
+        args.cooldown,
+        args.replay,
+        args.max_hold,
+    ];
+    durations
+        .into_iter()
+        .flatten()
+        .map(|millis| {
+            let span = millis.span;
+            let private = private_at(args, span);
+            let ms = millis.ms;
+            let zero = format!("`{}` must be longer than zero", millis.name);
+            let long = format!(
+                "`{}` is too long: at most 100 years (\"36525d\")",
+                millis.name
+            );
+            quote_spanned! {span=>
+                const _: () = match #private::duration_error(::core::time::Duration::from_millis(#ms)) {
+                    ::core::option::Option::Some(#private::DurationError::Zero) => ::core::panic!(#zero),
+                    ::core::option::Option::Some(#private::DurationError::TooLong) => ::core::panic!(#long),
+                    ::core::option::Option::None => {}
+                };
+            }
+        })
+        .collect()
+}
+
 /// Takes the lock, or returns the busy value (or a replayed result).
 fn take(plan: &Plan, place: Place) -> TokenStream {
     let private = private(plan);
@@ -251,7 +286,9 @@ fn take(plan: &Plan, place: Place) -> TokenStream {
         quote!(return #value)
     };
     let max_hold_check = max_hold_check(plan);
+    let duration_checks = duration_checks(plan);
     quote! {
+        #duration_checks
         #max_hold_check
         #make_call
         #codec

@@ -2,6 +2,7 @@
 //! public API: no semver guarantees.
 
 pub use crate::acquire::max_hold_error;
+pub use crate::backend::{DurationError, duration_error};
 pub use crate::body::{enter, leave, scope};
 pub use crate::call::{
     AsDebouncer, Call, End, Finishing, OnError, Options, Start, call, no_replay, release,

@@ -176,19 +176,46 @@ impl Backend {
 /// read numbers as doubles, take every such value exactly.
 pub(crate) const MAX_MILLIS: u64 = 36_525 * 24 * 3_600_000;
 
+/// Why a duration cannot be a lease, a wait or a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationError {
+    /// It is zero.
+    Zero,
+    /// It is over 100 years.
+    TooLong,
+}
+
+/// The rule of every duration, written once: the programmatic API checks
+/// it at run time, `#[debounce]` at compile time (a constant the expansion
+/// evaluates, with the argument's name in its message).
+#[must_use]
+pub const fn duration_error(duration: Duration) -> Option<DurationError> {
+    if duration.is_zero() {
+        Some(DurationError::Zero)
+    } else if duration.as_millis() > MAX_MILLIS as u128 {
+        Some(DurationError::TooLong)
+    } else {
+        None
+    }
+}
+
 /// A duration in whole milliseconds, at least one and at most
 /// [`MAX_MILLIS`]; anything else is a configuration error (`what` names
 /// it).
 pub(crate) fn millis(duration: Duration, what: &str) -> Result<u64, Error> {
-    if duration.is_zero() {
-        return Err(Error::config(format!("{what} must be longer than zero")));
+    match duration_error(duration) {
+        Some(DurationError::Zero) => {
+            return Err(Error::config(format!("{what} must be longer than zero")));
+        }
+        Some(DurationError::TooLong) => {
+            return Err(Error::config(format!(
+                "{what} is too long: at most 100 years"
+            )));
+        }
+        None => {}
     }
-    match u64::try_from(duration.as_millis().max(1)) {
-        Ok(ms) if ms <= MAX_MILLIS => Ok(ms),
-        _ => Err(Error::config(format!(
-            "{what} is too long: at most 100 years"
-        ))),
-    }
+    // At most MAX_MILLIS, so it fits; under a millisecond is one.
+    Ok(u64::try_from(duration.as_millis().max(1)).unwrap_or(MAX_MILLIS))
 }
 
 /// A lease in whole milliseconds, at least one; zero is a configuration error.

@@ -14,6 +14,7 @@ use crate::{Busy, BusyReason};
 /// status is a success, and `replay` stores the response (its status,
 /// content type and body, read by awaiting) with the framework's own
 /// `store_response` and `replayed_response`.
+#[cfg(any(feature = "axum", feature = "actix-web"))]
 macro_rules! response_kind {
     ($is:ident, $kind:ident, $response:ty, $payload:ty, $doc:literal) => {
         #[doc = concat!("A ", $doc, ": stored as a response.")]
