@@ -242,6 +242,19 @@ struct Flush {
     held_at_drop: Arc<AtomicBool>,
 }
 
+impl Flush {
+    /// A `Flush` of `key`, and where it records whether `key` was held.
+    fn watching(debouncer: &Debouncer, key: &'static str) -> (Self, Arc<AtomicBool>) {
+        let held_at_drop = Arc::new(AtomicBool::new(false));
+        let flush = Flush {
+            debouncer: debouncer.clone(),
+            key,
+            held_at_drop: held_at_drop.clone(),
+        };
+        (flush, held_at_drop)
+    }
+}
+
 impl Drop for Flush {
     fn drop(&mut self) {
         let held = is_held(&self.debouncer, self.key);
@@ -279,17 +292,7 @@ fn flush_mut(
 #[tokio::test]
 async fn parameters_the_body_does_not_use_are_dropped_under_the_lock() {
     let debouncer = Debouncer::memory();
-    let flush = |key| {
-        let held_at_drop = Arc::new(AtomicBool::new(false));
-        (
-            Flush {
-                debouncer: debouncer.clone(),
-                key,
-                held_at_drop: held_at_drop.clone(),
-            },
-            held_at_drop,
-        )
-    };
+    let flush = |key| Flush::watching(&debouncer, key);
     let (param, held) = flush("flush-sync:1");
     flush_sync(&debouncer, 1, param).unwrap();
     assert!(
@@ -712,17 +715,7 @@ fn guarded(debouncer: &Debouncer, id: u32, _guard: Flush) -> Result<(), Busy> {
 #[tokio::test]
 async fn self_wildcards_and_unbound_parts_are_dropped_under_the_lock() {
     let debouncer = Debouncer::memory();
-    let flush = |key| {
-        let held_at_drop = Arc::new(AtomicBool::new(false));
-        (
-            Flush {
-                debouncer: debouncer.clone(),
-                key,
-                held_at_drop: held_at_drop.clone(),
-            },
-            held_at_drop,
-        )
-    };
+    let flush = |key| Flush::watching(&debouncer, key);
     let (param, held) = flush("own-sync:1");
     Owner { _flush: param }.consume(&debouncer, 1).unwrap();
     assert!(held.load(Ordering::SeqCst), "sync `self`");
@@ -803,17 +796,7 @@ async fn async_trait_wildcards_and_self_by_value() {
     let consumer = Consumer {
         debouncer: Debouncer::memory(),
     };
-    let flush = |key| {
-        let held_at_drop = Arc::new(AtomicBool::new(false));
-        (
-            Flush {
-                debouncer: consumer.debouncer.clone(),
-                key,
-                held_at_drop: held_at_drop.clone(),
-            },
-            held_at_drop,
-        )
-    };
+    let flush = |key| Flush::watching(&consumer.debouncer, key);
     let (param, held) = flush("at-wild:1");
     consumer.wild(1, param).await.unwrap();
     assert!(held.load(Ordering::SeqCst), "an async-trait `_` parameter");
