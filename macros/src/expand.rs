@@ -372,7 +372,10 @@ fn locked(plan: &Plan, body: &TokenStream) -> TokenStream {
     // converts errors as in the original body.
     let output = match &plan.output {
         Output::Named(ty) => ty.to_token_stream(),
-        Output::Web(_) | Output::Opaque => quote!(_),
+        Output::Web(_) | Output::Opaque => match (&plan.shape, plan::inferable(&plan.sig.output)) {
+            (Shape::Async(_), Some(ty)) => ty.to_token_stream(),
+            _ => quote!(_),
+        },
     };
     let finish = finish(plan, true);
     let done = done(plan);
@@ -429,7 +432,10 @@ fn sync_body(plan: &Plan, body: &TokenStream, wrapped: bool) -> TokenStream {
     });
     let (annotation, arrow) = match &plan.output {
         Output::Named(ty) => (Some(quote!(: #ty)), Some(quote!(-> #ty))),
-        Output::Web(_) | Output::Opaque => (None, None),
+        Output::Web(_) | Output::Opaque => match plan::inferable(&plan.sig.output) {
+            Some(ty) => (Some(quote!(: #ty)), Some(quote!(-> #ty))),
+            None => (None, None),
+        },
     };
     // An `impl Trait` value is checked for being a future by its type.
     let value_check = matches!(plan.output, Output::Opaque).then(|| {

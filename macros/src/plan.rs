@@ -17,6 +17,7 @@ mod output;
 mod owned;
 
 use future::{declared, future_body, is_async_trait};
+pub(crate) use output::inferable;
 use output::{
     borrows_any, future_output, names_generic, names_web_impl, output_of, probeable,
     returns_future, spelled,

@@ -322,3 +322,45 @@ fn looks_generic(ident: &Ident) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.all(|c| c.is_ascii_digit())
 }
+
+/// The return type with each `impl Trait` in it written `_`, for an
+/// annotation that lets `?` convert errors as the signature says
+/// (`Result<_, AppError>`); `None` when nothing would be left to annotate
+/// (the whole type is an `impl Trait`) or it cannot be read (a macro).
+pub(crate) fn inferable(output: &ReturnType) -> Option<Type> {
+    fn infer(ty: &mut Type) -> bool {
+        match ty {
+            Type::ImplTrait(_) => {
+                *ty = parse_quote!(_);
+                true
+            }
+            Type::Macro(_) => false,
+            Type::Path(path) => {
+                path.path
+                    .segments
+                    .iter_mut()
+                    .all(|segment| match &mut segment.arguments {
+                        PathArguments::AngleBracketed(args) => {
+                            args.args.iter_mut().all(|arg| match arg {
+                                GenericArgument::Type(ty) => infer(ty),
+                                _ => true,
+                            })
+                        }
+                        _ => true,
+                    })
+            }
+            Type::Tuple(tuple) => tuple.elems.iter_mut().all(infer),
+            Type::Array(array) => infer(&mut array.elem),
+            Type::Slice(slice) => infer(&mut slice.elem),
+            Type::Reference(reference) => infer(&mut reference.elem),
+            Type::Paren(paren) => infer(&mut paren.elem),
+            Type::Group(group) => infer(&mut group.elem),
+            _ => true,
+        }
+    }
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let mut ty = (**ty).clone();
+    (!matches!(ungroup(&ty), Type::ImplTrait(_) | Type::Macro(_)) && infer(&mut ty)).then_some(ty)
+}

@@ -849,3 +849,49 @@ async fn patterns_of_drop_types_and_items_before_the_future_compile() {
     );
     assert_eq!(items_first(&debouncer, 4).await.unwrap(), 8);
 }
+
+/// Not `From<Busy>`'s: `?` converts a `ParseIntError` by the signature.
+#[derive(Debug)]
+enum ParseError {
+    Busy,
+    Int,
+}
+
+impl From<Busy> for ParseError {
+    fn from(_: Busy) -> Self {
+        ParseError::Busy
+    }
+}
+
+impl From<std::num::ParseIntError> for ParseError {
+    fn from(_: std::num::ParseIntError) -> Self {
+        ParseError::Int
+    }
+}
+
+/// `impl Trait` inside the return type, and `?`: the body runs in a closure
+/// annotated `Result<_, ParseError>`, so `?` converts as the signature says.
+#[debounce(key = "parse:{text}", ttl = 30, using = debouncer)]
+fn parse(debouncer: &Debouncer, text: &str) -> Result<impl std::fmt::Display, ParseError> {
+    let n: u32 = text.parse()?;
+    Ok(n * 2)
+}
+
+#[debounce(key = "parse-async:{text}", ttl = 30, using = debouncer)]
+async fn parse_async(
+    debouncer: &Debouncer,
+    text: &str,
+) -> Result<impl std::fmt::Display, ParseError> {
+    let n: u32 = text.parse()?;
+    Ok(n * 2)
+}
+
+#[tokio::test]
+async fn question_marks_convert_under_an_impl_trait_return() {
+    let debouncer = Debouncer::memory();
+    assert_eq!(parse(&debouncer, "21").unwrap().to_string(), "42");
+    assert!(matches!(parse(&debouncer, "x"), Err(ParseError::Int)));
+    assert_eq!(parse_async(&debouncer, "4").await.unwrap().to_string(), "8");
+    let _held = hold(&debouncer, "parse:21");
+    assert!(matches!(parse(&debouncer, "21"), Err(ParseError::Busy)));
+}
