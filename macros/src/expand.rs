@@ -372,10 +372,13 @@ fn locked(plan: &Plan, body: &TokenStream) -> TokenStream {
     // converts errors as in the original body.
     let output = match &plan.output {
         Output::Named(ty) => ty.to_token_stream(),
-        Output::Web(_) | Output::Opaque => match (&plan.shape, plan::inferable(&plan.sig.output)) {
-            (Shape::Async(_), Some(ty)) => ty.to_token_stream(),
-            _ => quote!(_),
-        },
+        Output::Web(_) | Output::Opaque => {
+            if let (Shape::Async(_), Some(ty)) = (&plan.shape, plan::inferable(&plan.sig.output)) {
+                ty.to_token_stream()
+            } else {
+                quote!(_)
+            }
+        }
     };
     let finish = finish(plan, true);
     let done = done(plan);
