@@ -23,4 +23,10 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned + Clone> Cache<T> {
     }
 }
 
+#[debounce(key = "pair:{id}", ttl = 30, replay = "1h")]
+fn pair<T: Default>(id: u64) -> Result<(T, u8), Busy> {
+    let _ = id;
+    Ok((T::default(), 0))
+}
+
 fn main() {}

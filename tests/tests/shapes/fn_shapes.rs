@@ -895,3 +895,63 @@ async fn question_marks_convert_under_an_impl_trait_return() {
     let _held = hold(&debouncer, "parse:21");
     assert!(matches!(parse(&debouncer, "21"), Err(ParseError::Busy)));
 }
+
+// ---- shapes the mutation run asked for ------------------------------------
+
+/// A boxed trait object that is no future: locked like any value.
+#[debounce(key = "boxed-dyn:{id}", ttl = 30, using = debouncer)]
+fn boxed_display(debouncer: &Debouncer, id: u32) -> Result<Box<dyn std::fmt::Display>, Busy> {
+    Ok(Box::new(id))
+}
+
+#[debounce(key = "plain-box:{id}", ttl = 30, using = debouncer, busy = Box::new(0))]
+fn plain_box(debouncer: &Debouncer, id: u32) -> Box<u32> {
+    Box::new(id)
+}
+
+struct Tracked {
+    debouncer: Debouncer,
+}
+
+impl Tracked {
+    /// `&self` is no owned receiver: the body stays inline, where
+    /// `#[track_caller]` works.
+    #[debounce(key = "tracked:{id}", ttl = 30, using = self.debouncer)]
+    #[track_caller]
+    fn line(&self, id: u32) -> Result<u32, Busy> {
+        Ok(std::panic::Location::caller().line())
+    }
+}
+
+/// `impl Future<Output = ..>` with a `Box::pin` body: its output is named
+/// from the bound, so `replay` can store it.
+#[debounce(key = "impl-fut:{id}", ttl = 30, replay = "1m", using = debouncer)]
+fn impl_future(
+    debouncer: &Debouncer,
+    id: u32,
+    runs: Arc<AtomicUsize>,
+) -> impl Future<Output = Result<u32, Busy>> {
+    Box::pin(
+        async move { Ok(id + u32::try_from(runs.fetch_add(1, Ordering::SeqCst)).unwrap_or(0)) },
+    )
+}
+
+#[tokio::test]
+async fn boxed_values_borrowed_receivers_and_impl_future_with_replay() {
+    let debouncer = Debouncer::memory();
+    assert_eq!(boxed_display(&debouncer, 1).unwrap().to_string(), "1");
+    assert_eq!(*plain_box(&debouncer, 2), 2);
+    let tracked = Tracked {
+        debouncer: debouncer.clone(),
+    };
+    let line = line!() + 1;
+    assert_eq!(tracked.line(1).unwrap(), line, "the caller's line");
+    let runs = Arc::new(AtomicUsize::new(0));
+    assert_eq!(impl_future(&debouncer, 10, runs.clone()).await.unwrap(), 10);
+    assert_eq!(
+        impl_future(&debouncer, 10, runs.clone()).await.unwrap(),
+        10,
+        "replayed"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
