@@ -364,3 +364,24 @@ pub(crate) fn inferable(output: &ReturnType) -> Option<Type> {
     let mut ty = (**ty).clone();
     (!matches!(ungroup(&ty), Type::ImplTrait(_) | Type::Macro(_)) && infer(&mut ty)).then_some(ty)
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::spelled;
+
+    /// A type spells the same whatever the compiler's printing: one space
+    /// between two words only, after a comma, and none inside a macro's
+    /// invisible group (`<$t as Tr>` and `<u32 as Tr>` alike).
+    #[test]
+    fn spellings_are_stable() {
+        assert_eq!(
+            spelled(quote!(Result<(u32, [u8; 2]), Box<dyn Error + Send>>)),
+            "Result<(u32, [u8;2]), Box<dyn Error+Send>>"
+        );
+        let group = proc_macro2::Group::new(proc_macro2::Delimiter::None, quote!(u32));
+        assert_eq!(spelled(quote!(<#group as Tr>::Out)), "<u32 as Tr>::Out");
+        assert_eq!(spelled(quote!(dyn #group)), "dyn u32");
+    }
+}
