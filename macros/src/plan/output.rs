@@ -368,8 +368,9 @@ pub(crate) fn inferable(output: &ReturnType) -> Option<Type> {
 #[cfg(test)]
 mod tests {
     use quote::quote;
+    use syn::{ReturnType, Signature, Type, parse_quote};
 
-    use super::spelled;
+    use super::{borrows_any, mentions_impl, names_web_impl, probeable, spelled};
 
     /// A type spells the same whatever the compiler's printing: one space
     /// between two words only, after a comma, and none inside a macro's
@@ -383,5 +384,83 @@ mod tests {
         let group = proc_macro2::Group::new(proc_macro2::Delimiter::None, quote!(u32));
         assert_eq!(spelled(quote!(<#group as Tr>::Out)), "<u32 as Tr>::Out");
         assert_eq!(spelled(quote!(dyn #group)), "dyn u32");
+    }
+
+    /// `impl` anywhere in a type, nested in any group, and nowhere else.
+    #[test]
+    fn impl_is_found_at_any_depth() {
+        assert!(mentions_impl(quote!(impl Display)));
+        assert!(mentions_impl(quote!(Result<Vec<(u8, impl Display)>, E>)));
+        assert!(mentions_impl(quote!([impl Display; 2])));
+        assert!(!mentions_impl(quote!(Result<Implemented, E>)));
+        assert!(!mentions_impl(quote!(Box<dyn Display>)));
+        assert!(!mentions_impl(quote!(r#impl::Thing)));
+    }
+
+    /// A response by its spelling: `impl IntoResponse` or `impl Responder`
+    /// in the bound list right after an `impl`, at any depth; the names
+    /// elsewhere (a path, another bound list, after a `,` or `>`) are not.
+    #[test]
+    fn web_impls_are_found_by_spelling() {
+        let web = |output: ReturnType| names_web_impl(&output);
+        assert!(web(parse_quote!(-> impl IntoResponse)));
+        assert!(web(parse_quote!(-> impl Responder)));
+        assert!(web(parse_quote!(-> impl Send + IntoResponse)));
+        assert!(web(parse_quote!(-> Result<impl IntoResponse, AppError>)));
+        assert!(web(parse_quote!(-> (StatusCode, impl IntoResponse))));
+        assert!(web(
+            parse_quote!(-> Either<u8, impl axum::response::IntoResponse>)
+        ));
+        assert!(!web(parse_quote!()));
+        assert!(!web(parse_quote!(-> IntoResponse)));
+        assert!(!web(parse_quote!(-> Box<dyn IntoResponse>)));
+        assert!(!web(parse_quote!(-> Result<impl Display, IntoResponse>)));
+        assert!(!web(
+            parse_quote!(-> Either<impl Iterator<Item = u8>, Responder>)
+        ));
+        assert!(!web(parse_quote!(-> (impl Display, Vec<Responder>))));
+        assert!(!web(parse_quote!(-> impl Display)));
+    }
+
+    /// A parameter or receiver that is or holds a reference or a lifetime.
+    #[test]
+    fn borrowing_parameters_are_found() {
+        let sig = |sig: Signature| borrows_any(&sig);
+        assert!(sig(parse_quote!(fn f(&self))));
+        assert!(sig(parse_quote!(fn f(&mut self, id: u64))));
+        assert!(sig(parse_quote!(fn f(self: &Arc<Self>))));
+        assert!(sig(parse_quote!(fn f(id: u64, name: &str))));
+        assert!(sig(parse_quote!(fn f(name: Cow<'_, str>))));
+        assert!(sig(parse_quote!(fn f(names: Vec<(u8, &'static str)>))));
+        assert!(!sig(parse_quote!(fn f(self))));
+        assert!(!sig(parse_quote!(fn f(self: Arc<Self>, id: u64))));
+        assert!(!sig(parse_quote!(fn f(id: u64, names: Vec<String>))));
+        assert!(!sig(parse_quote!(fn f())));
+    }
+
+    /// What may be probed for being a response: no lifetime but
+    /// `'static`, no other reference, no `impl`, `dyn`, `Self` or type
+    /// parameter, at any depth.
+    #[test]
+    fn probeable_types() {
+        let sig: Signature = parse_quote!(fn f<'a, T: Clone, const N: usize>(t: T));
+        let probe = |ty: Type| probeable(&ty, &sig);
+        assert!(probe(parse_quote!(String)));
+        assert!(probe(parse_quote!(&'static str)));
+        assert!(probe(parse_quote!(Result<Json<Vec<u8>>, AppError>)));
+        assert!(probe(parse_quote!([u8; 4])));
+        assert!(probe(parse_quote!((StatusCode, &'static [u8]))));
+        assert!(probe(parse_quote!(Cow<'static, str>)));
+        assert!(probe(parse_quote!(Tee)));
+        assert!(!probe(parse_quote!(&str)));
+        assert!(!probe(parse_quote!(&'a str)));
+        assert!(!probe(parse_quote!(Cow<'a, str>)));
+        assert!(!probe(parse_quote!(Result<(u8, &'a str), E>)));
+        assert!(!probe(parse_quote!(&mut String)));
+        assert!(!probe(parse_quote!(Result<impl Display, E>)));
+        assert!(!probe(parse_quote!(Box<dyn Display>)));
+        assert!(!probe(parse_quote!(Vec<Self>)));
+        assert!(!probe(parse_quote!(T)));
+        assert!(!probe(parse_quote!(Option<Vec<T>>)));
     }
 }
