@@ -68,7 +68,7 @@ impl Debouncer {
         mode: Mode,
     ) -> Granted {
         let taken_at = waiting.last_ask();
-        let valid_until = taken_at + Duration::from_millis(ask.ttl_ms);
+        let valid_until = taken_at + self.backend().validity(Duration::from_millis(ask.ttl_ms));
         let mut guard = LockGuard::new(self.clone(), key, ask.token, fence, valid_until);
         if policy.renew {
             let watchdog = Renewal {
@@ -114,8 +114,10 @@ impl Policy {
             return Err(Error::config(error));
         }
         let token = match backend {
-            Backend::Redis(_) => Token::random(),
             Backend::Memory(_) => Token::local(),
+            Backend::Redis(_) => Token::random(),
+            #[cfg(feature = "redlock")]
+            Backend::Redlock(_) => Token::random(),
         };
         Ok(Ask {
             token,

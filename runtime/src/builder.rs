@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
+use crate::backend::redis::{Reach, RedisBackend};
 use crate::backend::{self, Backend};
 use crate::{Debouncer, Error};
+
+mod urls;
 
 const DEFAULT_PREFIX: &str = "debounce:";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -79,6 +82,23 @@ pub struct Builder {
     /// Certificates for `rediss://` beyond the public roots.
     #[cfg(feature = "tls")]
     tls: crate::backend::redis::Tls,
+    /// Credentials for the sentinels (not the master's).
+    #[cfg(feature = "sentinel")]
+    sentinel_auth: Option<SentinelAuth>,
+}
+
+/// A username and password for the sentinels; `Debug` shows no password.
+#[cfg(feature = "sentinel")]
+#[derive(Clone)]
+struct SentinelAuth(Option<String>, String);
+
+#[cfg(feature = "sentinel")]
+impl std::fmt::Debug for SentinelAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentinelAuth")
+            .field("username", &self.0)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Builder {
@@ -90,6 +110,8 @@ impl Default for Builder {
             max_stored: DEFAULT_MAX_STORED,
             #[cfg(feature = "tls")]
             tls: crate::backend::redis::Tls::default(),
+            #[cfg(feature = "sentinel")]
+            sentinel_auth: None,
         }
     }
 }
@@ -183,30 +205,192 @@ impl Builder {
         Ok(self.prefix.as_str().into())
     }
 
-    /// A `Debouncer` for the Redis server at `url`; see [`Debouncer::open`].
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`] for a URL that is not a Redis URL, a prefix with
-    /// braces, or a timeout of zero or over 100 years.
-    pub fn open(self, url: &str) -> Result<Debouncer, Error> {
-        let prefix = self.checked_prefix()?;
+    /// Authenticates to the sentinels with this username (`None`: the
+    /// default user) and password. The master's credentials are those of
+    /// the sentinel URLs.
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+    pub fn sentinel_auth(mut self, username: Option<&str>, password: &str) -> Self {
+        self.sentinel_auth = Some(SentinelAuth(username.map(Into::into), password.into()));
+        self
+    }
+
+    fn reach(&self) -> Result<Reach, Error> {
         // Longer than zero, and at most 100 years (a deadline a lease and
         // both timeouts past now is still a time the clock can hold).
         backend::millis(self.connect_timeout, "the connect timeout")?;
         backend::millis(self.response_timeout, "the response timeout")?;
-        let redis = backend::redis::RedisBackend::open(
-            url,
-            self.connect_timeout,
-            self.response_timeout,
+        Ok(Reach {
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
             #[cfg(feature = "tls")]
-            &self.tls,
-        )?;
-        Ok(Debouncer::new(
-            prefix,
-            Backend::Redis(redis),
-            self.max_stored,
-        ))
+            tls: self.tls.clone(),
+        })
+    }
+
+    fn made(self, backend: Backend) -> Result<Debouncer, Error> {
+        let prefix = self.checked_prefix()?;
+        Ok(Debouncer::new(prefix, backend, self.max_stored))
+    }
+
+    /// A `Debouncer` for the Redis server, or the topology, at `url`; see
+    /// [`Debouncer::open`]. Besides one server's URL it takes:
+    ///
+    /// - `redis+sentinel://[user:pass@]host:port,host:port/service[/db]`:
+    ///   the master of `service` as those sentinels name it (the
+    ///   credentials and database are the master's; see
+    ///   [`sentinel_auth`](Self::sentinel_auth) for the sentinels'), with
+    ///   the `sentinel` feature;
+    /// - `redis+cluster://[user:pass@]host:port,host:port`: the Redis
+    ///   Cluster those nodes belong to, with the `cluster` feature;
+    /// - `redis+redlock://[user:pass@]host:port,host:port,host:port[/db]`:
+    ///   Redlock over those independent masters, with the `redlock`
+    ///   feature.
+    ///
+    /// `rediss+…` is each one over TLS (the `tls` feature). So a
+    /// deployment picks its topology by setting one variable:
+    ///
+    /// ```
+    /// # // SAFETY: a doctest's own process, one thread.
+    /// # unsafe { std::env::set_var("REDIS_URL", "redis://127.0.0.1/") };
+    /// let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1/".into());
+    /// let debouncer = redis_debounce::Debouncer::builder().open(&url)?;
+    /// # let _ = debouncer;
+    /// # Ok::<(), redis_debounce::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a URL that is not a Redis URL, a topology
+    /// whose feature is off, a prefix with braces, or a timeout of zero or
+    /// over 100 years.
+    pub fn open(self, url: &str) -> Result<Debouncer, Error> {
+        match urls::topology(url)? {
+            urls::Topology::Server(url) => {
+                let redis = RedisBackend::open(&url, &self.reach()?)?;
+                self.made(Backend::Redis(redis))
+            }
+            #[cfg(feature = "sentinel")]
+            urls::Topology::Sentinel { service, nodes } => self.sentinel(&service, nodes),
+            #[cfg(feature = "cluster")]
+            urls::Topology::Cluster(nodes) => self.cluster(nodes),
+            #[cfg(feature = "redlock")]
+            urls::Topology::Redlock(nodes) => self.redlock(nodes),
+            #[allow(unreachable_patterns, reason = "when every topology feature is on")]
+            topology => Err(Error::config(format!(
+                "{} needs the `{}` feature of redis-debounce",
+                match topology {
+                    urls::Topology::Sentinel { .. } => "`redis+sentinel://`",
+                    urls::Topology::Cluster(_) => "`redis+cluster://`",
+                    _ => "`redis+redlock://`",
+                },
+                match topology {
+                    urls::Topology::Sentinel { .. } => "sentinel",
+                    urls::Topology::Cluster(_) => "cluster",
+                    _ => "redlock",
+                },
+            ))),
+        }
+    }
+
+    /// A `Debouncer` for the master of `service`, found through the
+    /// sentinels at `sentinels` (their URLs; the first one's username,
+    /// password and database are the master's). Each new connection asks
+    /// them for the master, so after a failover the next one goes to the
+    /// new master; a connection still open to a master that was demoted
+    /// meets `READONLY`, and one to a master that died breaks, and either
+    /// is replaced. No I/O happens here.
+    ///
+    /// ```
+    /// let debouncer = redis_debounce::Debouncer::builder()
+    ///     .sentinel("mymaster", ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"])?;
+    /// # let _ = debouncer;
+    /// # Ok::<(), redis_debounce::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for no sentinel, an empty service name, a URL
+    /// that is not a Redis URL, or the settings [`open`](Self::open)
+    /// refuses.
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+    pub fn sentinel<S: AsRef<str>>(
+        self,
+        service: &str,
+        sentinels: impl IntoIterator<Item = S>,
+    ) -> Result<Debouncer, Error> {
+        let sentinels: Vec<String> = sentinels.into_iter().map(|s| s.as_ref().into()).collect();
+        let reach = self.reach()?;
+        let auth = self
+            .sentinel_auth
+            .as_ref()
+            .map(|SentinelAuth(user, password)| (user.clone(), password.clone()));
+        let target = backend::redis::Target::sentinel(service, &sentinels, auth.as_ref(), &reach)?;
+        self.made(Backend::Redis(RedisBackend::new(target, &reach)))
+    }
+
+    /// A `Debouncer` for the Redis Cluster that `nodes` (URLs of some of
+    /// its nodes) belong to. Each lock's keys share one hash slot (see the
+    /// key layout in [`debounce`](crate::debounce)), so every request goes
+    /// to the master of that slot; `MOVED` and `ASK` are followed. No I/O
+    /// happens here.
+    ///
+    /// ```
+    /// let debouncer = redis_debounce::Debouncer::builder()
+    ///     .cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])?;
+    /// # let _ = debouncer;
+    /// # Ok::<(), redis_debounce::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for no node, a URL that is not a Redis URL, or
+    /// the settings [`open`](Self::open) refuses.
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn cluster<S: AsRef<str>>(
+        self,
+        nodes: impl IntoIterator<Item = S>,
+    ) -> Result<Debouncer, Error> {
+        let nodes: Vec<String> = nodes.into_iter().map(|s| s.as_ref().into()).collect();
+        let reach = self.reach()?;
+        let target = backend::redis::Target::cluster(&nodes, &reach)?;
+        self.made(Backend::Redis(RedisBackend::new(target, &reach)))
+    }
+
+    /// A `Debouncer` that takes each lock on a majority of the independent
+    /// Redis masters at `nodes` (Redlock; at least 3, an odd number is
+    /// best): it stays available and exclusive while a majority is up.
+    /// Each node has its own connection. No I/O happens here.
+    ///
+    /// ```
+    /// let debouncer = redis_debounce::Debouncer::builder().redlock([
+    ///     "redis://10.0.0.1:6379",
+    ///     "redis://10.0.0.2:6379",
+    ///     "redis://10.0.0.3:6379",
+    /// ])?;
+    /// # let _ = debouncer;
+    /// # Ok::<(), redis_debounce::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for fewer than 3 nodes, a URL that is not a Redis
+    /// URL, or the settings [`open`](Self::open) refuses.
+    #[cfg(feature = "redlock")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redlock")))]
+    pub fn redlock<S: AsRef<str>>(
+        self,
+        nodes: impl IntoIterator<Item = S>,
+    ) -> Result<Debouncer, Error> {
+        let reach = self.reach()?;
+        let nodes = nodes
+            .into_iter()
+            .map(|url| RedisBackend::open(url.as_ref(), &reach))
+            .collect::<Result<Vec<_>, _>>()?;
+        let redlock = backend::redlock::RedlockBackend::new(nodes)?;
+        self.made(Backend::Redlock(redlock))
     }
 
     /// An in-process `Debouncer`; see [`Debouncer::memory`].

@@ -158,3 +158,10 @@ impl Debouncer {
         LockKey::from_str(self.prefix(), key)
     }
 }
+
+// Every feature keeps a `Debouncer` shareable and unwind-safe: users
+// `catch_unwind` around debounced calls and hold one in statics.
+const _: () = {
+    const fn shareable<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    shareable::<Debouncer>();
+};

@@ -65,6 +65,19 @@ pub enum Error {
         /// What did not match.
         detail: String,
     },
+    /// Redlock: too few of its nodes answered to make up a majority, so
+    /// whether the lock is free is unknown (never "held").
+    #[error("{answered} of {nodes} Redlock nodes answered, {needed} needed: {source}")]
+    NoQuorum {
+        /// The nodes of the Redlock.
+        nodes: usize,
+        /// How many of them answered.
+        answered: usize,
+        /// A majority of them.
+        needed: usize,
+        /// The first node's error.
+        source: Box<Error>,
+    },
     /// `#[debounce]` without `using = ...` ran before [`install`](crate::install).
     #[error(
         "no Debouncer is installed: call redis_debounce::install(..) at start-up, or pass `using = ...` to #[debounce]"

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::backend::{Backend, Mode};
+use crate::backend::Mode;
 use crate::token::Token;
 use crate::{Debouncer, Lease};
 
@@ -56,7 +56,8 @@ impl Renewal {
     fn renewed(&self, now: Instant, ms: u64, answer: Result<bool, crate::Error>) -> bool {
         match answer {
             Ok(true) => {
-                self.lease.extended(now + Duration::from_millis(ms));
+                let valid = self.debouncer.backend().validity(Duration::from_millis(ms));
+                self.lease.extended(now + valid);
                 true
             }
             Ok(false) => {
@@ -83,15 +84,13 @@ impl Renewal {
     /// on the caller's runtime, or on a thread of its own for blocking
     /// callers.
     pub(crate) fn start(self, mode: Mode) -> Option<Watchdog> {
-        let runtime = match self.debouncer.backend() {
-            Backend::Redis(redis) => match redis.runtime() {
-                Ok(runtime) => Some(runtime.clone()),
-                Err(error) => {
-                    tracing::warn!(%error, "redis-debounce: cannot start renewal; the lease will not be renewed");
-                    return None;
-                }
-            },
-            Backend::Memory(_) => match mode {
+        let runtime = match self.debouncer.backend().runtime() {
+            Some(Ok(runtime)) => Some(runtime.clone()),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "redis-debounce: cannot start renewal; the lease will not be renewed");
+                return None;
+            }
+            None => match mode {
                 Mode::Async => tokio::runtime::Handle::try_current().ok(),
                 Mode::Blocking => None,
             },

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod proxy;
+pub mod topology;
 
 pub use proxy::Proxy;
 
@@ -155,6 +156,17 @@ impl RedisServer {
     /// As [`start`](Self::start).
     #[must_use]
     pub fn start_tcp() -> Self {
+        Self::start_tcp_with(Vec::new)
+    }
+
+    /// [`start_tcp`](Self::start_tcp) with extra `redis-server` arguments,
+    /// made afresh for each attempt (a port they name may be taken too).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    #[must_use]
+    pub fn start_tcp_with(args: impl Fn() -> Vec<String>) -> Self {
         let dir = temp_dir("redis");
         let mut server = RedisServer {
             child: None,
@@ -167,6 +179,7 @@ impl RedisServer {
         // the process_id check tells, and another port is tried.
         for attempt in 1..=5 {
             server.listen = Listen::Tcp(free_port());
+            server.args = args();
             match server.spawn() {
                 Ok(()) => return server,
                 Err(log) if attempt == 5 => panic!("redis-server did not start:\n{log}"),
@@ -615,14 +628,29 @@ impl Drop for RedisServer {
     }
 }
 
-/// A `Debouncer` on a fresh Redis server (kept alive alongside it), or on
-/// the in-memory backend: the two behaviour suites share their scenarios.
+/// A `Debouncer` on a fresh Redis server (kept alive alongside it), on a
+/// fresh topology (Cluster, Sentinel, Redlock), or on the in-memory
+/// backend: the behaviour suites share their scenarios.
 #[derive(Debug)]
 pub struct Backend {
     /// The handle under test.
     pub debouncer: redis_debounce::Debouncer,
-    /// The server, for the Redis backend.
+    /// The server, for the single-server Redis backend.
     pub server: Option<RedisServer>,
+    /// The processes of a topology.
+    pub topology: Option<Topology>,
+}
+
+/// The processes behind a topology's `Debouncer`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Topology {
+    /// A Redis Cluster.
+    Cluster(topology::Cluster),
+    /// A master, a replica and sentinels.
+    Sentinel(topology::Sentinels),
+    /// Independent masters.
+    Redlock(topology::RedlockNodes),
 }
 
 impl Backend {
@@ -638,6 +666,7 @@ impl Backend {
         Backend {
             debouncer,
             server: Some(server),
+            topology: None,
         }
     }
 
@@ -647,12 +676,120 @@ impl Backend {
         Backend {
             debouncer: redis_debounce::Debouncer::memory(),
             server: None,
+            topology: None,
         }
+    }
+
+    /// A fresh topology and a `Debouncer` on it.
+    ///
+    /// # Panics
+    ///
+    /// When it does not start.
+    #[must_use]
+    pub fn on(topology: Topology) -> Self {
+        let debouncer = Self::open(&topology, redis_debounce::Debouncer::builder());
+        Backend {
+            debouncer,
+            server: None,
+            topology: Some(topology),
+        }
+    }
+
+    /// A fresh Redis Cluster (3 masters, 3 replicas).
+    #[must_use]
+    pub fn cluster() -> Self {
+        Self::on(Topology::Cluster(topology::Cluster::start()))
+    }
+
+    /// A fresh Sentinel set (a master, a replica, 3 sentinels).
+    #[must_use]
+    pub fn sentinel() -> Self {
+        Self::on(Topology::Sentinel(topology::Sentinels::start()))
+    }
+
+    /// Redlock over 3 fresh masters.
+    #[must_use]
+    pub fn redlock() -> Self {
+        Self::on(Topology::Redlock(topology::RedlockNodes::start(3)))
+    }
+
+    fn open(topology: &Topology, builder: redis_debounce::Builder) -> redis_debounce::Debouncer {
+        match topology {
+            Topology::Cluster(cluster) => builder.open(&cluster.url()),
+            Topology::Sentinel(sentinels) => builder.open(&sentinels.url()),
+            Topology::Redlock(nodes) => builder.redlock(nodes.urls()),
+        }
+        .expect("a valid topology")
+    }
+
+    /// Whether this is the in-memory backend (on tokio's paused clock in
+    /// the scenarios marked `paused`).
+    #[must_use]
+    pub fn is_memory(&self) -> bool {
+        self.server.is_none() && self.topology.is_none()
+    }
+
+    /// How much earlier than its ttl a lease of at most `ttl` counts as
+    /// lost: Redlock's allowance for clock drift (1 % and 2 ms), nothing
+    /// elsewhere.
+    #[must_use]
+    pub fn drift(&self, ttl: Duration) -> Duration {
+        match self.topology {
+            Some(Topology::Redlock(_)) => ttl / 100 + Duration::from_millis(2),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Another `Debouncer` on the same server or topology, made by
+    /// `builder`; `None` for the in-memory backend.
+    ///
+    /// # Panics
+    ///
+    /// For a builder whose settings are refused.
+    #[must_use]
+    pub fn open_with(&self, builder: redis_debounce::Builder) -> Option<redis_debounce::Debouncer> {
+        if let Some(server) = &self.server {
+            return Some(builder.open(&server.url()).expect("valid settings"));
+        }
+        self.topology
+            .as_ref()
+            .map(|topology| Self::open(topology, builder))
+    }
+
+    /// Every key in Redis (on a cluster, on its masters; on Redlock, on its
+    /// first node); `None` for the in-memory backend.
+    #[must_use]
+    pub fn keys(&self) -> Option<Vec<String>> {
+        if let Some(server) = &self.server {
+            return Some(server.keys());
+        }
+        self.topology.as_ref().map(|topology| match topology {
+            Topology::Cluster(cluster) => cluster.keys(),
+            Topology::Sentinel(sentinels) => sentinels.servers[sentinels.master()].keys(),
+            Topology::Redlock(nodes) => nodes.nodes[0].keys(),
+        })
+    }
+
+    /// The URL of the server that holds `key` (a Redis key): the server,
+    /// the master (on a cluster, of `key`'s slot), or Redlock's first node;
+    /// `None` for the in-memory backend.
+    #[must_use]
+    pub fn url_serving(&self, key: &str) -> Option<String> {
+        if let Some(server) = &self.server {
+            return Some(server.url());
+        }
+        self.topology.as_ref().map(|topology| match topology {
+            Topology::Cluster(cluster) => cluster.nodes[cluster.master_of(key)].url(),
+            Topology::Sentinel(sentinels) => sentinels.servers[sentinels.master()].url(),
+            Topology::Redlock(nodes) => nodes.nodes[0].url(),
+        })
     }
 }
 
 /// Runs one async scenario `async fn(Backend)` against Redis and against the
-/// in-memory backend, as two tests named `<name>::redis` and `<name>::memory`.
+/// in-memory backend, as two tests named `<name>::redis` and `<name>::memory`,
+/// and with the features of the topologies, on each of them too
+/// (`<name>::cluster`, `<name>::sentinel`, `<name>::redlock`).
 ///
 /// A scenario marked `paused` runs its memory variant on tokio's paused
 /// clock (the backend follows it): its leases and sleeps then take no real
@@ -665,6 +802,26 @@ macro_rules! on_both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis() {
                 $scenario($crate::Backend::redis()).await;
+            }
+
+            #[cfg(feature = "cluster")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                let backend = tokio::task::spawn_blocking($crate::Backend::cluster).await.unwrap();
+                $scenario(backend).await;
+            }
+
+            #[cfg(feature = "sentinel")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sentinel() {
+                let backend = tokio::task::spawn_blocking($crate::Backend::sentinel).await.unwrap();
+                $scenario(backend).await;
+            }
+
+            #[cfg(feature = "redlock")]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redlock() {
+                $scenario($crate::Backend::redlock()).await;
             }
 
             $crate::__memory_test!($($paused)? $scenario);

@@ -7,6 +7,8 @@ use crate::token::Token;
 
 pub(crate) mod memory;
 pub(crate) mod redis;
+#[cfg(feature = "redlock")]
+pub(crate) mod redlock;
 
 /// One acquire request: who asks, for how long, and what else it wants.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +75,8 @@ pub(crate) enum Mode {
 pub(crate) enum Backend {
     Redis(redis::RedisBackend),
     Memory(memory::MemoryBackend),
+    #[cfg(feature = "redlock")]
+    Redlock(redlock::RedlockBackend),
 }
 
 impl Backend {
@@ -80,6 +84,31 @@ impl Backend {
         match self {
             Backend::Redis(redis) => redis.acquire(key, ask).await,
             Backend::Memory(memory) => Ok(memory.acquire(key, ask)),
+            #[cfg(feature = "redlock")]
+            Backend::Redlock(redlock) => redlock.acquire(key, ask).await,
+        }
+    }
+
+    /// How long a lease of `ttl` counts as the holder's, from before it
+    /// was asked for: all of it, except on Redlock (less the clock drift
+    /// between its nodes).
+    pub(crate) fn validity(&self, ttl: Duration) -> Duration {
+        match self {
+            #[cfg(feature = "redlock")]
+            Backend::Redlock(_) => redlock::RedlockBackend::validity(ttl),
+            _ => ttl,
+        }
+    }
+
+    /// The runtime of the connections, where work that must outlive a
+    /// caller's runtime (renewal) runs; `None` for the in-process backend,
+    /// which has none.
+    pub(crate) fn runtime(&self) -> Option<Result<&tokio::runtime::Handle, Error>> {
+        match self {
+            Backend::Redis(redis) => Some(redis.runtime()),
+            Backend::Memory(_) => None,
+            #[cfg(feature = "redlock")]
+            Backend::Redlock(redlock) => Some(redlock.runtime()),
         }
     }
 
@@ -88,8 +117,10 @@ impl Backend {
     /// its wake-ups in a list, which needs no mark).
     pub(crate) fn mark(&self) -> u64 {
         match self {
-            Backend::Redis(_) => 0,
             Backend::Memory(memory) => memory.mark(),
+            Backend::Redis(_) => 0,
+            #[cfg(feature = "redlock")]
+            Backend::Redlock(_) => 0,
         }
     }
 
@@ -106,6 +137,8 @@ impl Backend {
     ) -> Result<(), Error> {
         match (self, mode) {
             (Backend::Redis(redis), _) => redis.wait(key, timeout).await,
+            #[cfg(feature = "redlock")]
+            (Backend::Redlock(redlock), _) => redlock.wait(key, timeout).await,
             (Backend::Memory(memory), Mode::Async) => {
                 memory.wait(mark, timeout).await;
                 Ok(())
@@ -123,6 +156,8 @@ impl Backend {
         match self {
             Backend::Redis(redis) => redis.extend(key, token, ttl_ms).await,
             Backend::Memory(memory) => Ok(memory.extend(key, token, ttl_ms)),
+            #[cfg(feature = "redlock")]
+            Backend::Redlock(redlock) => redlock.extend(key, token, ttl_ms).await,
         }
     }
 
@@ -138,6 +173,8 @@ impl Backend {
         match self {
             Backend::Redis(redis) => redis.finish(key, token, &finish, valid_until).await,
             Backend::Memory(memory) => Ok(memory.finish(key, token, finish)),
+            #[cfg(feature = "redlock")]
+            Backend::Redlock(redlock) => redlock.finish(key, token, &finish, valid_until).await,
         }
     }
 
@@ -159,6 +196,8 @@ impl Backend {
             Backend::Memory(memory) => {
                 memory.finish(key, token, finish);
             }
+            #[cfg(feature = "redlock")]
+            Backend::Redlock(redlock) => redlock.finish_detached(key, token, &finish, valid_until),
         }
     }
 
@@ -167,6 +206,8 @@ impl Backend {
         match self {
             Backend::Redis(redis) => redis.flush().await,
             Backend::Memory(_) => Ok(()),
+            #[cfg(feature = "redlock")]
+            Backend::Redlock(redlock) => redlock.flush().await,
         }
     }
 }

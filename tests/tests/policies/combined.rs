@@ -99,12 +99,14 @@ async fn max_hold_among_every_policy(backend: Backend) {
     let called = Instant::now();
     let lasted = stuck(debouncer, 1, called).await.unwrap();
     // Leases are whole milliseconds, cut down: the last one may end up to
-    // a millisecond before max_hold (never later, which would be unsafe).
+    // a millisecond before max_hold (never later, which would be unsafe),
+    // and Redlock counts it lost its drift allowance earlier.
+    let drift = u64::try_from(backend.drift(TTL).as_millis()).unwrap();
     assert!(
-        lasted >= 3_999,
+        lasted + drift >= 3_999,
         "renewed for max_hold, not a moment less: {lasted} ms"
     );
-    if backend.server.is_none() {
+    if backend.is_memory() {
         // The paused clock shows renewal stops at max_hold, not later.
         assert!(lasted <= 4_001, "renewed past max_hold: {lasted} ms");
     }

@@ -335,16 +335,10 @@ async fn report(
 /// A result larger than `max_stored_result` is returned but not stored:
 /// the next duplicate runs the body again; a smaller one is replayed.
 async fn a_result_over_the_cap_is_not_stored(backend: Backend) {
-    let debouncer = match &backend.server {
-        Some(server) => Debouncer::builder()
-            .max_stored_result(1_000)
-            .open(&server.url())
-            .unwrap(),
-        None => Debouncer::builder()
-            .max_stored_result(1_000)
-            .memory()
-            .unwrap(),
-    };
+    let builder = || Debouncer::builder().max_stored_result(1_000);
+    let debouncer = backend
+        .open_with(builder())
+        .unwrap_or_else(|| builder().memory().unwrap());
     let runs = AtomicUsize::new(0);
     let big = report(&debouncer, 1, 2_000, &runs).await.unwrap();
     assert_eq!(big.len(), 2_001, "served whole");

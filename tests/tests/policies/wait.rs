@@ -96,7 +96,7 @@ async fn waiter_past_its_deadline_is_busy(backend: Backend) {
         waited >= Duration::from_millis(300),
         "gave up before its deadline: {waited:?}"
     );
-    if backend.server.is_none() {
+    if backend.is_memory() {
         // The paused clock shows the back-off never sleeps past the
         // deadline: the waiter gives up at it, to the millisecond.
         assert!(
@@ -122,7 +122,7 @@ async fn waiter_outlives_a_dead_holder(backend: Backend) {
         .acquire()
         .await
         .expect("the key after the dead holder's lease");
-    if backend.server.is_none() {
+    if backend.is_memory() {
         // The paused clock shows the back-off never sleeps past the
         // holder's lease: the waiter takes the key as it runs out.
         let after = taken.elapsed();
@@ -144,8 +144,7 @@ async fn registered_waiter(
     let debouncer = backend.debouncer.clone();
     let mut waiter = Box::pin(async move { debouncer.lock(key, LONG).wait(LONG).acquire().await });
     assert!(poll_once(&mut waiter).await.is_pending(), "the key is held");
-    if let Some(server) = &backend.server {
-        let url = server.url();
+    if let Some(url) = backend.url_serving(&format!("debounce:{{{key}}}")) {
         let blocked = tokio::task::spawn_blocking(move || await_blocked_in(&url, "blpop"));
         tokio::select! {
             blocked = blocked => blocked.expect("a waiter blocked in BLPOP"),
@@ -181,7 +180,7 @@ async fn a_release_wakes_the_waiter(backend: Backend) {
         .await
         .expect("woken before the wait ran out")
         .expect("the key, after the release");
-    if backend.server.is_none() {
+    if backend.is_memory() {
         assert_eq!(
             Instant::now(),
             released_at,

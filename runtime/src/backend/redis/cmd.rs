@@ -131,6 +131,17 @@ pub(super) fn extend(key: &str, token: Token, ttl_ms: u64) -> Cmd {
     cmd
 }
 
+/// Raises `<key>:fence` to at least `fence` (Redlock's fencing; sent as
+/// text, which Redis caches like any script).
+#[cfg(feature = "redlock")]
+pub(super) fn raise_fence(key: &str, fence: u64) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script::RAISE_FENCE_LUA.as_str()).arg(1);
+    key_arg(&mut cmd, key, ":fence");
+    cmd.arg(fence);
+    cmd
+}
+
 /// `BLPOP <key>:signal <seconds>`: a waiter's sleep, cut short by a release.
 pub(super) fn wait(key: &str, timeout: Duration) -> Cmd {
     let mut cmd = redis::cmd("BLPOP");

@@ -36,11 +36,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use redis::{AsyncConnectionConfig, Client, Cmd, RedisError, RedisResult, Value};
+use redis::{AsyncConnectionConfig, Cmd, RedisError, RedisResult, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::cmd;
 use super::dispatch::Dispatcher;
+use super::target::{Link, Target};
 use super::waiters::Waiters;
 use crate::token::Token;
 
@@ -52,7 +53,7 @@ pub(super) const MAX_IN_FLIGHT: usize = 1024;
 /// How to reach Redis.
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
-    pub(super) client: Client,
+    pub(super) target: Target,
     pub(super) connect_timeout: Duration,
     pub(super) response_timeout: Duration,
 }
@@ -63,6 +64,19 @@ impl Settings {
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(response_timeout)
             .set_pipeline_buffer_size(MAX_IN_FLIGHT + 1)
+    }
+
+    /// A new connection; `response_timeout` bounds each answer on it
+    /// (`None` for a waiter's, which blocks in `BLPOP`).
+    pub(super) fn connect(
+        &self,
+        response_timeout: Option<Duration>,
+    ) -> impl Future<Output = RedisResult<Link>> + Send + 'static {
+        self.target.clone().connect(
+            self.config(response_timeout),
+            self.connect_timeout,
+            response_timeout,
+        )
     }
 }
 

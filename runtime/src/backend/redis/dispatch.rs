@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
 use redis::{Cmd, RedisError, RedisResult, Value};
 use tokio::sync::{mpsc, oneshot};
 
@@ -18,6 +17,7 @@ use reconnect::backoff;
 
 use super::cmd;
 use super::conn::{Failure, Job, Kind, MAX_IN_FLIGHT, Reply, Settings};
+use super::target::Link;
 use crate::token::Token;
 
 /// The longest pause between two attempts to reconnect while releases
@@ -35,8 +35,8 @@ enum Conn {
     Down {
         pause: Option<Pin<Box<tokio::time::Sleep>>>,
     },
-    Connecting(Pin<Box<dyn Future<Output = RedisResult<MultiplexedConnection>> + Send>>),
-    Up(MultiplexedConnection),
+    Connecting(Pin<Box<dyn Future<Output = RedisResult<Link>> + Send>>),
+    Up(Link),
 }
 
 type Sending = Pin<Box<dyn Future<Output = RedisResult<Value>> + Send>>;
@@ -204,9 +204,10 @@ impl Dispatcher {
         };
         let mut conn = conn.clone();
         let undo = cmd::release(&cmd::key_of(acquire), token);
-        let mut sending: Sending = Box::pin(tokio::task::unconstrained(async move {
-            conn.send_packed_command(&undo).await
-        }));
+        let mut sending: Sending =
+            Box::pin(tokio::task::unconstrained(
+                async move { conn.send(&undo).await },
+            ));
         // The first poll queues it; its answer matters to nobody.
         if sending.as_mut().poll(cx).is_pending() {
             self.behind.push(sending);
@@ -242,9 +243,10 @@ impl Dispatcher {
             let cmd = job.cmd.clone();
             // Unconstrained: a spent coop budget would make this first
             // poll return before the request is queued.
-            let mut sending: Sending = Box::pin(tokio::task::unconstrained(async move {
-                conn.send_packed_command(&cmd).await
-            }));
+            let mut sending: Sending =
+                Box::pin(tokio::task::unconstrained(
+                    async move { conn.send(&cmd).await },
+                ));
             // This first poll queues the request on the connection, in
             // order (there is room: see MAX_IN_FLIGHT).
             match sending.as_mut().poll(cx) {

@@ -6,6 +6,8 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::Client;
+#[cfg(feature = "redlock")]
+use redis::Value;
 
 use super::{Acquire, Ask, Finish};
 use crate::Error;
@@ -15,9 +17,11 @@ mod cmd;
 mod conn;
 mod dispatch;
 mod script;
+mod target;
 mod waiters;
 
 use conn::{Driver, Settings};
+pub(crate) use target::Target;
 
 pub(crate) struct RedisBackend {
     settings: Settings,
@@ -29,67 +33,97 @@ pub(crate) struct RedisBackend {
 impl std::fmt::Debug for RedisBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisBackend")
-            .field("addr", &self.settings.client.get_connection_info().addr())
+            .field("target", &self.settings.target)
             .field("connect_timeout", &self.settings.connect_timeout)
             .field("response_timeout", &self.settings.response_timeout)
             .finish_non_exhaustive()
     }
 }
 
+/// How every connection is made: the timeouts, and the certificates for
+/// `rediss://`.
+#[derive(Debug, Clone)]
+pub(crate) struct Reach {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Tls,
+}
+
+/// Whether a URL's scheme asks for TLS; an error for one that is not
+/// Redis's, or `rediss` without the `tls` feature. `what` names the kind
+/// of URL expected, for the message.
+pub(crate) fn scheme_tls(scheme: &str, plain: &[&str], what: &str) -> Result<bool, Error> {
+    if plain.contains(&scheme) {
+        return Ok(false);
+    }
+    let secure = scheme
+        .strip_prefix("rediss")
+        .is_some_and(|rest| plain.iter().any(|p| p.strip_prefix("redis") == Some(rest)));
+    if !secure {
+        return Err(Error::config(format!(
+            "not a Redis URL (scheme `{scheme}`): expected {what}"
+        )));
+    }
+    if cfg!(feature = "tls") {
+        // rustls needs a process-wide crypto provider; keep one the
+        // application installed, else install ring's.
+        #[cfg(feature = "tls")]
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Ok(true)
+    } else {
+        Err(Error::config(format!(
+            "`{scheme}://` needs the `tls` feature of redis-debounce"
+        )))
+    }
+}
+
+/// The client for one server's URL.
+pub(crate) fn client(url: &str, reach: &Reach) -> Result<Client, Error> {
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    let secure = scheme_tls(
+        scheme,
+        &["redis", "redis+unix", "unix"],
+        "redis://, rediss:// or redis+unix://",
+    )?;
+    #[cfg(feature = "tls")]
+    let client = if reach.tls.is_set() {
+        if !secure {
+            return Err(Error::config(
+                "TLS certificates were given for a URL that is not `rediss://`",
+            ));
+        }
+        Client::build_with_tls(url, reach.tls.certificates())
+    } else {
+        Client::open(url)
+    };
+    #[cfg(not(feature = "tls"))]
+    let client = {
+        let _ = (secure, reach);
+        Client::open(url)
+    };
+    // The URL itself is never echoed: it may hold a password that a
+    // character the parser stumbled on kept from being recognised.
+    client.map_err(|e| Error::config(format!("the Redis URL: {e}")))
+}
+
 impl RedisBackend {
     /// Validates the URL and prepares the client; does no I/O.
-    pub(crate) fn open(
-        url: &str,
-        connect_timeout: Duration,
-        response_timeout: Duration,
-        #[cfg(feature = "tls")] tls: &Tls,
-    ) -> Result<Self, Error> {
-        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
-        match scheme {
-            "redis" | "redis+unix" | "unix" => {}
-            #[cfg(feature = "tls")]
-            "rediss" => {
-                // rustls needs a process-wide crypto provider; keep one the
-                // application installed, else install ring's.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-            }
-            #[cfg(not(feature = "tls"))]
-            "rediss" => {
-                return Err(Error::config(
-                    "`rediss://` needs the `tls` feature of redis-debounce",
-                ));
-            }
-            _ => {
-                return Err(Error::config(format!(
-                    "not a Redis URL (scheme `{scheme}`): expected redis://, rediss:// or redis+unix://"
-                )));
-            }
-        }
-        #[cfg(feature = "tls")]
-        let client = if tls.is_set() {
-            if scheme != "rediss" {
-                return Err(Error::config(
-                    "TLS certificates were given for a URL that is not `rediss://`",
-                ));
-            }
-            Client::build_with_tls(url, tls.certificates())
-        } else {
-            Client::open(url)
-        };
-        #[cfg(not(feature = "tls"))]
-        let client = Client::open(url);
-        // The URL itself is never echoed: it may hold a password that a
-        // character the parser stumbled on kept from being recognised.
-        let client = client.map_err(|e| Error::config(format!("the Redis URL: {e}")))?;
-        Ok(RedisBackend {
+    pub(crate) fn open(url: &str, reach: &Reach) -> Result<Self, Error> {
+        Ok(Self::new(Target::Server(client(url, reach)?), reach))
+    }
+
+    /// A backend that reaches Redis through `target`; does no I/O.
+    pub(crate) fn new(target: Target, reach: &Reach) -> Self {
+        RedisBackend {
             settings: Settings {
-                client,
-                connect_timeout,
-                response_timeout,
+                target,
+                connect_timeout: reach.connect_timeout,
+                response_timeout: reach.response_timeout,
             },
             driver: OnceLock::new(),
             starting: Mutex::new(()),
-        })
+        }
     }
 
     fn error(&self, err: redis::RedisError, key: &str) -> Error {
@@ -150,6 +184,17 @@ impl RedisBackend {
             .await
             .map_err(|e| self.error(e, key))?;
         cmd::decode_bool(&value, key)
+    }
+
+    /// Raises the key's fencing counter to at least `fence` (Redlock).
+    #[cfg(feature = "redlock")]
+    pub(crate) async fn raise_fence(&self, key: &str, fence: u64) -> Result<(), Error> {
+        self.driver()?
+            .request(cmd::raise_fence(key, fence))
+            .await
+            .and_then(Value::extract_error)
+            .map(drop)
+            .map_err(|e| self.error(e, key))
     }
 
     /// Gives the lock up and waits for the answer. Cancelled, the release
@@ -225,11 +270,11 @@ pub(crate) struct Tls {
 
 #[cfg(feature = "tls")]
 impl Tls {
-    fn is_set(&self) -> bool {
+    pub(super) fn is_set(&self) -> bool {
         self.ca.is_some() || self.identity.is_some()
     }
 
-    fn certificates(&self) -> redis::TlsCertificates {
+    pub(super) fn certificates(&self) -> redis::TlsCertificates {
         redis::TlsCertificates {
             client_tls: self
                 .identity
@@ -264,18 +309,20 @@ impl std::fmt::Debug for Pem {
 
 #[cfg(test)]
 mod tests {
+    fn reach() -> super::Reach {
+        super::Reach {
+            connect_timeout: std::time::Duration::from_secs(1),
+            response_timeout: std::time::Duration::from_secs(1),
+            #[cfg(feature = "tls")]
+            tls: super::Tls::default(),
+        }
+    }
 
     /// Without the `tls` feature, `rediss://` is refused with a pointer to
     /// it (`scripts/test` runs these unit tests without features too).
     #[test]
     fn rediss_needs_the_tls_feature() {
-        let opened = super::RedisBackend::open(
-            "rediss://127.0.0.1/",
-            std::time::Duration::from_secs(1),
-            std::time::Duration::from_secs(1),
-            #[cfg(feature = "tls")]
-            &super::Tls::default(),
-        );
+        let opened = super::RedisBackend::open("rediss://127.0.0.1/", &reach());
         if cfg!(feature = "tls") {
             assert!(opened.is_ok(), "{opened:?}");
         } else {
@@ -300,14 +347,7 @@ mod tests {
             "redis+unix:///s.sock?p%61ss=hunter2&db=x",
             "redis://user:hunter2@127.0.0.1:1/notadb",
         ] {
-            let error = super::RedisBackend::open(
-                url,
-                std::time::Duration::from_secs(1),
-                std::time::Duration::from_secs(1),
-                #[cfg(feature = "tls")]
-                &super::Tls::default(),
-            )
-            .expect_err(url);
+            let error = super::RedisBackend::open(url, &reach()).expect_err(url);
             assert!(!error.to_string().contains("hunter"), "{url}: {error}");
             assert!(!format!("{error:?}").contains("hunter"), "{url}: {error:?}");
         }

@@ -34,6 +34,9 @@ pub(super) static FINISH_LUA: LazyLock<String> =
     LazyLock::new(|| compact(with_wake!("../../scripts/finish.lua")));
 static EXTEND_LUA: LazyLock<String> =
     LazyLock::new(|| compact(include_str!("../../scripts/extend.lua")));
+#[cfg(feature = "redlock")]
+pub(super) static RAISE_FENCE_LUA: LazyLock<String> =
+    LazyLock::new(|| compact(include_str!("../../scripts/raise_fence.lua")));
 pub(super) static RELEASE_LUA: LazyLock<String> =
     LazyLock::new(|| compact(with_wake!("../../scripts/release.lua")));
 
@@ -43,11 +46,16 @@ pub(super) static RELEASE_LUA: LazyLock<String> =
 pub(super) static ACQUIRE: LazyLock<Script> = LazyLock::new(|| Script::new(&ACQUIRE_LUA));
 pub(super) static EXTEND: LazyLock<Script> = LazyLock::new(|| Script::new(&EXTEND_LUA));
 
+/// The text of every script sent by hash.
+pub(super) fn hashed() -> [&'static str; 2] {
+    [ACQUIRE_LUA.as_str(), EXTEND_LUA.as_str()]
+}
+
 /// Loads every script sent by hash, in one round trip.
 pub(super) fn load() -> Pipeline {
     let mut pipe = redis::pipe();
-    for lua in [&ACQUIRE_LUA, &EXTEND_LUA] {
-        pipe.cmd("SCRIPT").arg("LOAD").arg(lua.as_str()).ignore();
+    for lua in hashed() {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(lua).ignore();
     }
     pipe
 }

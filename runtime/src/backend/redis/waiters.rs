@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use redis::{Cmd, RedisResult, Value};
 
 use super::cmd;
 use super::conn::Settings;
+use super::target::Link;
 
 /// Connections kept for waiters (`BLPOP`). A waiter beyond them sleeps
 /// its back-off instead of waiting for a wake-up.
@@ -20,7 +20,7 @@ const WAITER_CONNECTIONS: usize = 16;
 #[derive(Debug)]
 pub(super) struct Waiters {
     settings: Settings,
-    idle: Mutex<Vec<MultiplexedConnection>>,
+    idle: Mutex<Vec<Link>>,
     /// Waiters holding a connection now.
     busy: AtomicUsize,
 }
@@ -66,7 +66,7 @@ impl Waiters {
         let budget = timeout + self.settings.connect_timeout + self.settings.response_timeout;
         let answer = tokio::time::timeout(budget, async {
             if let Some(mut conn) = pooled {
-                match cmd.query_async::<Value>(&mut conn).await {
+                match conn.send(&cmd).await.and_then(Value::extract_error) {
                     Ok(_) => return Ok(conn),
                     // A pooled connection that died since: once more on a
                     // new one.
@@ -74,12 +74,8 @@ impl Waiters {
                     Err(_) => {}
                 }
             }
-            let mut conn = self
-                .settings
-                .client
-                .get_multiplexed_async_connection_with_config(&self.settings.config(None))
-                .await?;
-            cmd.query_async::<Value>(&mut conn).await?;
+            let mut conn = self.settings.connect(None).await?;
+            conn.send(&cmd).await.and_then(Value::extract_error)?;
             Ok(conn)
         })
         .await;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use redis::RedisError;
 
 use super::{CALLERS_PAUSE, Conn, Dispatcher, MAX_RECONNECT_PAUSE, give_up};
+use crate::backend::redis::cmd;
 use crate::backend::redis::conn::{Job, Kind};
-use crate::backend::redis::{cmd, script};
 
 impl Dispatcher {
     /// Makes a connection when there is something to write.
@@ -48,16 +48,13 @@ impl Dispatcher {
                     }
                     // Someone waits: try now.
                 }
-                let client = self.settings.client.clone();
-                let config = self.settings.config(Some(self.settings.response_timeout));
+                let connecting = self.settings.connect(Some(self.settings.response_timeout));
                 self.conn = Conn::Connecting(Box::pin(async move {
-                    let mut conn = client
-                        .get_multiplexed_async_connection_with_config(&config)
-                        .await?;
+                    let mut conn = connecting.await?;
                     // Loaded ahead, so no request meets a NOSCRIPT. A user
                     // without the right (ACL) gets NOPERM on the requests
                     // themselves, which is the error worth reporting.
-                    if let Err(error) = script::load().exec_async(&mut conn).await
+                    if let Err(error) = conn.load_scripts().await
                         && cmd::needs_new_connection(&error)
                     {
                         return Err(error);
