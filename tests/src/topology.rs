@@ -304,7 +304,21 @@ impl Sentinels {
     /// When a process does not start or the set does not form.
     #[must_use]
     pub fn start() -> Self {
-        let master = RedisServer::start_tcp();
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with extra arguments for the master's
+    /// `redis-server` (e.g. `--rename-command SLAVEOF ""`, so that no
+    /// sentinel can demote it: a master that goes on taking writes after
+    /// a failover).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    #[must_use]
+    pub fn start_with(master_args: &[&str]) -> Self {
+        let master =
+            RedisServer::start_tcp_with(|| master_args.iter().map(|&arg| arg.into()).collect());
         let port = master.port();
         let replica = RedisServer::start_tcp_with(|| {
             ["--replicaof", "127.0.0.1", &port.to_string()]
@@ -374,6 +388,24 @@ impl Sentinels {
             .iter()
             .position(|server| server.port() == port)
             .expect("the master is one of ours")
+    }
+
+    /// Makes the sentinels fail over now (`SENTINEL FAILOVER`), as for
+    /// maintenance: the replica is promoted, the old master demoted.
+    ///
+    /// # Panics
+    ///
+    /// When the sentinel refuses.
+    pub fn fail_over(&self) {
+        let _: () = redis::cmd("SENTINEL")
+            .arg("FAILOVER")
+            .arg(Self::SERVICE)
+            .query(
+                &mut redis::Client::open(self.sentinels[0].url())
+                    .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5)))
+                    .expect("connect to a sentinel"),
+            )
+            .expect("SENTINEL FAILOVER");
     }
 
     /// Waits until the sentinels name a master other than `old` and it

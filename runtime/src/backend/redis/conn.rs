@@ -110,7 +110,8 @@ pub(super) enum Kind {
     /// has run out by then, and nothing is left to release.
     Release { until: Instant },
     /// Answered once every release (and acquire, which may need undoing)
-    /// handed over before it is answered.
+    /// handed over before it is answered. Without a reply, it only wakes
+    /// the dispatcher.
     Flush,
 }
 
@@ -159,6 +160,9 @@ pub(super) struct Driver {
     waiters: Arc<Waiters>,
     /// The last release that could not be made since the last flush.
     failed: Arc<Mutex<Option<Failure>>>,
+    /// Listens to the sentinels for a switch of the master.
+    #[cfg(feature = "sentinel")]
+    _follower: Option<AbortOnDrop<()>>,
 }
 
 impl Driver {
@@ -167,7 +171,8 @@ impl Driver {
     pub(super) fn start(settings: &Settings) -> std::io::Result<Driver> {
         let (jobs, queue) = mpsc::unbounded_channel();
         let failed = Arc::new(Mutex::new(None));
-        let dispatcher = Dispatcher::new(queue, settings.clone(), failed.clone());
+        let switched = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let dispatcher = Dispatcher::new(queue, settings.clone(), failed.clone(), switched.clone());
         let (started, runtime) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("redis-debounce".into())
@@ -187,11 +192,30 @@ impl Driver {
         let runtime = runtime
             .recv()
             .map_err(|_| std::io::Error::other("the connection thread stopped"))??;
+        let waiters = Arc::new(Waiters::new(settings));
+        #[cfg(feature = "sentinel")]
+        let follower = if let Target::Sentinel(sentinel) = &settings.target {
+            let (jobs, waiters) = (jobs.downgrade(), waiters.clone());
+            let switched = move || {
+                waiters.forget_idle();
+                switched.store(true, std::sync::atomic::Ordering::Release);
+                // A flush nobody waits for: it only wakes the dispatcher.
+                if let Some(jobs) = jobs.upgrade() {
+                    let _ = jobs.send(Job::new(redis::cmd("PING"), Kind::Flush, None));
+                }
+            };
+            let follow = sentinel.clone().follow(settings.connect_timeout, switched);
+            Some(AbortOnDrop(runtime.spawn(follow)))
+        } else {
+            None
+        };
         Ok(Driver {
             jobs,
             runtime,
-            waiters: Arc::new(Waiters::new(settings)),
+            waiters,
             failed,
+            #[cfg(feature = "sentinel")]
+            _follower: follower,
         })
     }
 
@@ -340,6 +364,7 @@ impl Drop for Answer<'_> {
 }
 
 /// Aborts the task when dropped.
+#[derive(Debug)]
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {

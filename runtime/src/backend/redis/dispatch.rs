@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -79,6 +80,9 @@ pub(super) struct Dispatcher {
     received: u64,
     /// Flushes waiting, with the `seq` they wait up to.
     flushes: Vec<(u64, oneshot::Sender<Reply>, Arc<Cmd>)>,
+    /// Set when the sentinels switched the master: the connection is
+    /// replaced once what is in flight on it is answered.
+    switched: Arc<AtomicBool>,
 }
 
 impl Dispatcher {
@@ -86,6 +90,7 @@ impl Dispatcher {
         queue: mpsc::UnboundedReceiver<Job>,
         settings: Settings,
         failed: Arc<Mutex<Option<Failure>>>,
+        switched: Arc<AtomicBool>,
     ) -> Self {
         Dispatcher {
             queue,
@@ -103,6 +108,7 @@ impl Dispatcher {
             flushes: Vec::new(),
             redo: VecDeque::new(),
             failed,
+            switched,
         }
     }
 
@@ -124,6 +130,14 @@ impl Dispatcher {
                     Poll::Ready(None) => self.open = false,
                     Poll::Pending => break,
                 }
+            }
+            if self
+                .switched
+                .swap(false, std::sync::atomic::Ordering::AcqRel)
+                && matches!(self.conn, Conn::Up(_))
+            {
+                tracing::debug!("redis-debounce: the sentinels switched the master; reconnecting");
+                self.broken = true;
             }
             let answered = self.read_answers(cx);
             let connected = self.connect(cx);

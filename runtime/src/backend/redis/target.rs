@@ -74,6 +74,46 @@ impl std::fmt::Debug for Target {
     }
 }
 
+#[cfg(feature = "sentinel")]
+impl Sentinel {
+    /// Listens on a sentinel for `+switch-master` of this service and calls
+    /// `switched` on each (and once each time it starts listening, for a
+    /// switch it may have missed meanwhile); after a failure, listens again
+    /// a second later, on whichever sentinel answers. Runs until aborted.
+    pub(super) async fn follow(self: Arc<Self>, timeout: Duration, switched: impl Fn()) {
+        loop {
+            if let Err(error) = self.listen(timeout, &switched).await {
+                tracing::debug!(%error, "redis-debounce: not listening to the sentinels for a moment");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn listen(&self, timeout: Duration, switched: &impl Fn()) -> RedisResult<()> {
+        let subscribing = async {
+            let client = self.client.lock().await.async_get_sentinel_client().await?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe("+switch-master").await?;
+            RedisResult::Ok(pubsub)
+        };
+        let mut pubsub = tokio::time::timeout(timeout, subscribing)
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+        switched();
+        let mut messages = std::pin::pin!(pubsub.on_message());
+        // `<service> <old ip> <old port> <new ip> <new port>`
+        while let Some(message) =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(messages.as_mut(), cx)).await
+        {
+            let payload: String = message.get_payload()?;
+            if payload.split(' ').next() == Some(self.service.as_str()) {
+                switched();
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One connection, to one server or to a cluster, that carries requests in
 /// the order they are first polled (per node, on a cluster).
 #[derive(Clone)]

@@ -53,6 +53,16 @@ impl Waiters {
         }
     }
 
+    /// Drops the idle connections (the master they go to is no longer
+    /// the master).
+    #[cfg(feature = "sentinel")]
+    pub(super) fn forget_idle(&self) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     pub(super) async fn wait(self: Arc<Self>, cmd: Cmd, timeout: Duration) -> RedisResult<()> {
         let Some(_slot) = Slot::take(&self.busy) else {
             tokio::time::sleep(timeout).await;

@@ -1,0 +1,197 @@
+//! Redlock over five independent masters: a majority decides.
+
+use std::time::Duration;
+
+use redis_debounce::{Debouncer, Error};
+use redis_debounce_tests::topology::RedlockNodes;
+
+const TTL: Duration = Duration::from_secs(30);
+
+fn redlock(nodes: &RedlockNodes) -> Debouncer {
+    Debouncer::builder()
+        .redlock(nodes.urls())
+        .expect("five node URLs")
+}
+
+/// Sets `key` on `nodes` to another owner's token, as if another caller
+/// held it there.
+fn held_elsewhere(nodes: &RedlockNodes, which: &[usize], key: &str) {
+    for &at in which {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg("another-owner")
+            .arg("PX")
+            .arg(60_000)
+            .query(&mut nodes.nodes[at].connection())
+            .expect("SET");
+    }
+}
+
+fn holds(nodes: &RedlockNodes, at: usize, key: &str) -> bool {
+    redis::cmd("EXISTS")
+        .arg(key)
+        .query::<bool>(&mut nodes.nodes[at].connection())
+        .expect("EXISTS")
+}
+
+/// With 2 of 5 nodes down, a majority is still up: locks are granted, and
+/// exclusive (a second `Debouncer`, as another process, is turned away
+/// until the first releases).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_down_still_grant_exclusive_locks() {
+    let mut nodes = RedlockNodes::start(5);
+    nodes.nodes[1].stop();
+    nodes.nodes[3].stop();
+    let (first, second) = (redlock(&nodes), redlock(&nodes));
+    let guard = first
+        .try_lock("order:1", TTL)
+        .await
+        .expect("a majority is up");
+    let busy = second.try_lock("order:1", TTL).await.unwrap_err();
+    assert!(busy.is_held(), "{busy}");
+    assert!(guard.release().await.expect("released on a majority"));
+    let again = second
+        .try_lock("order:1", TTL)
+        .await
+        .expect("free after the release");
+    drop(again);
+}
+
+/// With 3 of 5 nodes down, nothing is granted, and the answer says the
+/// lock is unavailable (no quorum), never that someone holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_down_grant_nothing_and_say_unavailable() {
+    let mut nodes = RedlockNodes::start(5);
+    for at in [0, 2, 4] {
+        nodes.nodes[at].stop();
+    }
+    let debouncer = redlock(&nodes);
+    let busy = debouncer.try_lock("order:2", TTL).await.unwrap_err();
+    assert!(!busy.is_held(), "{busy}");
+    assert!(
+        matches!(
+            busy.error(),
+            Some(Error::NoQuorum {
+                nodes: 5,
+                answered: 2,
+                needed: 3,
+                ..
+            })
+        ),
+        "{busy:?}"
+    );
+    // What the two live nodes granted was given back.
+    debouncer.flush().await.ok();
+    for at in [1, 3] {
+        assert!(
+            !holds(&nodes, at, "debounce:{order:2}"),
+            "left on node {at}"
+        );
+    }
+}
+
+/// Another owner on a minority of the nodes: the lock is granted (on the
+/// other three). On a majority: refused as held, and what the free
+/// minority granted is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minority_held_elsewhere_is_granted_a_majority_refused() {
+    let nodes = RedlockNodes::start(5);
+    let debouncer = redlock(&nodes);
+    held_elsewhere(&nodes, &[0, 1], "debounce:{few}");
+    let guard = debouncer
+        .try_lock("few", TTL)
+        .await
+        .expect("granted by 3 of 5");
+    for at in 2..5 {
+        assert!(
+            holds(&nodes, at, "debounce:{few}"),
+            "not taken on node {at}"
+        );
+    }
+    drop(guard);
+
+    held_elsewhere(&nodes, &[0, 2, 4], "debounce:{many}");
+    let busy = debouncer.try_lock("many", TTL).await.unwrap_err();
+    assert!(busy.is_held(), "{busy}");
+    assert!(busy.error().is_none(), "{busy:?}");
+    debouncer.flush().await.expect("the give-backs answered");
+    for at in [1, 3] {
+        assert!(!holds(&nodes, at, "debounce:{many}"), "left on node {at}");
+    }
+}
+
+/// Fencing tokens grow across holders even when the majority moves: a
+/// holder's token is the largest of its majority's counters, written back
+/// to that majority, so the next majority (which shares a node with it)
+/// counts on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fencing_tokens_grow_when_the_majority_moves() {
+    let mut nodes = RedlockNodes::start(5);
+    let debouncer = redlock(&nodes);
+    let first = debouncer.lock("doc", TTL).fence().acquire().await.unwrap();
+    let start = first.lease().fence().expect("a token");
+    first.release().await.unwrap();
+    // Node 0's counter runs far ahead of the others'.
+    let ahead = start + 1_000_000;
+    let _: () = redis::cmd("SET")
+        .arg("debounce:{doc}:fence")
+        .arg(ahead)
+        .query(&mut nodes.nodes[0].connection())
+        .expect("SET");
+    let second = debouncer.lock("doc", TTL).fence().acquire().await.unwrap();
+    let token = second.lease().fence().expect("a token");
+    assert_eq!(token, ahead + 1, "the largest of the majority's counters");
+    second.release().await.unwrap();
+    // Node 0 goes away: the next holder's majority is among 1..=4.
+    nodes.nodes[0].stop();
+    let third = debouncer.lock("doc", TTL).fence().acquire().await.unwrap();
+    let next = third.lease().fence().expect("a token");
+    assert!(next > token, "{next} after {token}");
+}
+
+/// Renewal holds with a majority: with 2 of 5 nodes down, a renewed lease
+/// outlives its ttl, and nobody else takes the key meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_holds_with_a_majority() {
+    let mut nodes = RedlockNodes::start(5);
+    nodes.nodes[0].stop();
+    nodes.nodes[4].stop();
+    let (holder, other) = (redlock(&nodes), redlock(&nodes));
+    let ttl = Duration::from_secs(2);
+    let guard = holder.lock("long", ttl).renew().acquire().await.unwrap();
+    tokio::time::sleep(ttl * 2).await;
+    assert!(!guard.lease().is_lost(), "renewed on the live majority");
+    assert!(other.try_lock("long", ttl).await.unwrap_err().is_held());
+    assert!(guard.release().await.unwrap());
+}
+
+/// The lease counts as ours for the ttl less Redlock's drift allowance
+/// (1 % and 2 ms, from before the acquire was sent): a plain lease of 1 s
+/// is lost 995 ms after it was asked for (on one server it would still be
+/// held then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_is_lost_before_its_ttl_by_the_drift() {
+    let nodes = RedlockNodes::start(3);
+    let debouncer = redlock(&nodes);
+    let asked = tokio::time::Instant::now();
+    let guard = debouncer
+        .try_lock("brief", Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(!guard.lease().is_lost(), "just taken");
+    tokio::time::sleep_until(asked + Duration::from_millis(995)).await;
+    assert!(guard.lease().is_lost(), "held past the ttl less the drift");
+}
+
+/// A Redlock needs at least three masters, and every node's URL is checked.
+#[test]
+fn fewer_than_three_nodes_are_refused() {
+    let error = Debouncer::builder()
+        .redlock(["redis://127.0.0.1:1", "redis://127.0.0.1:2"])
+        .unwrap_err();
+    assert!(matches!(error, Error::Config { .. }), "{error}");
+    let error = Debouncer::builder()
+        .redlock(["redis://a", "http://b", "redis://c"])
+        .unwrap_err();
+    assert!(matches!(error, Error::Config { .. }), "{error}");
+}
