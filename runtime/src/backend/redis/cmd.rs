@@ -247,6 +247,13 @@ pub(super) fn refuses_callers(error: &redis::RedisError) -> bool {
 /// Whether the server answered that it cannot serve the request now (a
 /// replica, loading, its master down, a script running, a slot moving):
 /// the connection is replaced, after a pause, and a release is sent again.
+/// Whether a request went unanswered: the connection broke or stalled,
+/// or a cluster's slot is half migrated (`TRYAGAIN`).
+pub(super) fn unanswered(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    error.is_io_error() || matches!(error.kind(), ErrorKind::Server(ServerErrorKind::TryAgain))
+}
+
 pub(super) fn refused(error: &redis::RedisError) -> bool {
     use redis::{ErrorKind, ServerErrorKind};
     matches!(
@@ -264,6 +271,7 @@ pub(super) fn refused(error: &redis::RedisError) -> bool {
 mod tests {
     use super::{
         Finish, Token, finish, key_of, needs_new_connection, plain_set, refused, refuses_callers,
+        unanswered,
     };
     use crate::backend::Ask;
 
@@ -281,45 +289,51 @@ mod tests {
     fn errors_are_classified() {
         use std::io::ErrorKind::{BrokenPipe, ConnectionRefused, Other, TimedOut};
         let io = |kind| redis::RedisError::from(std::io::Error::from(kind));
-        // (error, needs a new connection, refused, refuses callers)
+        // (error, needs a new connection, refused, refuses callers, unanswered)
         let cases = [
-            (io(Other), true, false, false),
-            (io(TimedOut), true, false, false),
-            (io(BrokenPipe), true, false, false),
-            (io(ConnectionRefused), true, false, false),
+            (io(Other), true, false, false, true),
+            (io(TimedOut), true, false, false, true),
+            (io(BrokenPipe), true, false, false, true),
+            (io(ConnectionRefused), true, false, false, true),
             (
                 server_error("READONLY You can't write against a read only replica."),
                 true,
                 true,
                 true,
+                false,
             ),
             (
                 server_error("LOADING Redis is loading the dataset in memory"),
                 true,
                 true,
                 true,
+                false,
             ),
             (
                 server_error("MASTERDOWN Link with MASTER is down"),
                 true,
                 true,
                 true,
+                false,
             ),
             (
                 server_error("TRYAGAIN Multiple keys request during rehashing of slot"),
                 true,
                 true,
                 false,
+                true,
             ),
             (
                 server_error("BUSY Redis is busy running a script."),
                 true,
                 true,
                 false,
+                false,
             ),
             (
                 server_error("NOSCRIPT No matching script."),
                 true,
+                false,
                 false,
                 false,
             ),
@@ -328,16 +342,25 @@ mod tests {
                 false,
                 false,
                 false,
+                false,
             ),
-            (server_error("ERR unknown command"), false, false, false),
+            (
+                server_error("ERR unknown command"),
+                false,
+                false,
+                false,
+                false,
+            ),
             (
                 server_error("NOPERM this user has no permissions"),
                 false,
                 false,
                 false,
+                false,
             ),
         ];
-        for (error, new_connection, is_refused, refuses) in cases {
+        for (error, new_connection, is_refused, refuses, is_unanswered) in cases {
+            assert_eq!(unanswered(&error), is_unanswered, "{error}");
             assert_eq!(needs_new_connection(&error), new_connection, "{error}");
             assert_eq!(refused(&error), is_refused, "{error}");
             assert_eq!(refuses_callers(&error), refuses, "{error}");

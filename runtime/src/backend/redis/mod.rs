@@ -161,6 +161,7 @@ impl RedisBackend {
     pub(crate) async fn acquire(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
         let driver = self.driver()?;
         let ttl = Duration::from_millis(ask.ttl_ms);
+        let mut refused = false;
         if let Some(set) = cmd::plain_set(key, ask) {
             let taken = driver
                 .acquire(set, ask.token, ttl)
@@ -169,12 +170,26 @@ impl RedisBackend {
             if cmd::decode_set(&taken) {
                 return Ok(Acquire::Taken { fence: None });
             }
+            refused = true;
         }
-        let value = driver
-            .acquire(cmd::acquire(key, ask), ask.token, ttl)
-            .await
-            .map_err(|e| self.error(e, key))?;
-        cmd::decode_acquire(value, key)
+        let value = driver.acquire(cmd::acquire(key, ask), ask.token, ttl).await;
+        match value {
+            Ok(value) => cmd::decode_acquire(value, key),
+            // `SET NX` found the key taken a moment ago; only the script that
+            // says by whom and for how long went unanswered (on a cluster, a
+            // slot half migrated answers `TRYAGAIN` to it until it moved):
+            // held, as far as is known, never an outage that `on_error`
+            // could run the body through. (An answer such as `WRONGTYPE`
+            // is reported.)
+            Err(error) if refused && cmd::unanswered(&error) => {
+                tracing::debug!(key, %error, "redis-debounce: the key is taken; how long for is unknown");
+                Ok(Acquire::Held {
+                    retry_after: None,
+                    cooling: false,
+                })
+            }
+            Err(error) => Err(self.error(error, key)),
+        }
     }
 
     pub(crate) async fn extend(&self, key: &str, token: Token, ttl_ms: u64) -> Result<bool, Error> {
