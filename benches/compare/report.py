@@ -223,7 +223,15 @@ ratio compares the p50s of all calls.
 `memory`, `redis_call` (async and sync fns next to hand-written redis-rs,
 one caller and 64 tasks) and `wake`.
 """
-    with open(os.path.join(docs, "BENCHMARKS.md"), "w") as out:
+    # The topologies' section (benches/compare/topologies) is kept as it is.
+    path = os.path.join(docs, "BENCHMARKS.md")
+    start, end = "<!-- topologies -->", "<!-- /topologies -->"
+    if os.path.exists(path):
+        old = open(path).read()
+        if start in old and end in old:
+            kept = start + old.split(start, 1)[1].split(end, 1)[0] + end
+            text = text.rstrip() + "\n\n" + kept + "\n"
+    with open(path, "w") as out:
         out.write(text)
 
 
