@@ -717,7 +717,7 @@ impl Backend {
         match topology {
             Topology::Cluster(cluster) => builder.open(&cluster.url()),
             Topology::Sentinel(sentinels) => builder.open(&sentinels.url()),
-            Topology::Redlock(nodes) => builder.redlock(nodes.urls()),
+            Topology::Redlock(nodes) => redlock(builder, nodes),
         }
         .expect("a valid topology")
     }
@@ -784,6 +784,22 @@ impl Backend {
             Topology::Redlock(nodes) => nodes.nodes[0].url(),
         })
     }
+}
+
+#[cfg(feature = "redlock")]
+fn redlock(
+    builder: redis_debounce::Builder,
+    nodes: &topology::RedlockNodes,
+) -> Result<redis_debounce::Debouncer, redis_debounce::Error> {
+    builder.redlock(nodes.urls())
+}
+
+#[cfg(not(feature = "redlock"))]
+fn redlock(
+    _: redis_debounce::Builder,
+    _: &topology::RedlockNodes,
+) -> Result<redis_debounce::Debouncer, redis_debounce::Error> {
+    panic!("Redlock needs the redlock feature of redis-debounce-tests")
 }
 
 /// Runs one async scenario `async fn(Backend)` against Redis and against the

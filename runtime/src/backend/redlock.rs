@@ -202,7 +202,10 @@ impl RedlockBackend {
                 return Ok(Self::held(held, others));
             }
             let jitter = MAX_JITTER * u32::from(crate::token::next_u64().to_le_bytes()[0]) / 255;
-            tokio::time::sleep(jitter).await;
+            // On the connections' runtime: a blocking caller has none.
+            // (A `Sleep` takes its timer from the runtime it is made on.)
+            let pause = async move { tokio::time::sleep(jitter).await };
+            let _ = self.runtime()?.spawn(pause).await;
         }
     }
 
@@ -210,10 +213,12 @@ impl RedlockBackend {
     /// enough of them free the key.
     fn held(mut held: Vec<(Option<Duration>, bool)>, others: usize) -> Acquire {
         let cooling = held.iter().filter(|(_, cooling)| *cooling).count() > others;
-        // The key is ours to take once `held.len() - others` of them end.
+        // The key is ours to take once `held.len() - others` of them end
+        // (after a split vote, once any one does).
         held.sort_by_key(|(retry_after, _)| retry_after.unwrap_or(Duration::MAX));
+        let ending = held.len().saturating_sub(others).max(1);
         let retry_after = held
-            .get(held.len() - others - 1)
+            .get(ending - 1)
             .and_then(|(retry_after, _)| *retry_after);
         Acquire::Held {
             retry_after,
@@ -340,16 +345,27 @@ impl RedlockBackend {
         }
     }
 
+    /// Waits for every node's releases: done when a majority ran them (a
+    /// minority that still holds a lock cannot grant it again), else the
+    /// first node's error.
     pub(crate) async fn flush(&self) -> Result<(), Error> {
+        let mut flushed = 0;
         let mut failure = None;
         each(self.nodes.iter().map(RedisBackend::flush), |_, answer| {
-            if let Err(error) = answer {
-                failure.get_or_insert(error);
+            match answer {
+                Ok(()) => flushed += 1,
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
             }
             ControlFlow::Continue(())
         })
         .await;
-        failure.map_or(Ok(()), Err)
+        if flushed >= self.quorum() {
+            Ok(())
+        } else {
+            Err(self.no_quorum(flushed, failure))
+        }
     }
 
     /// The runtime renewals run on: the first node's connection's.

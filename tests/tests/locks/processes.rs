@@ -45,6 +45,12 @@ fn fenced_write(conn: &mut redis::Connection, fence: u64, value: &str) -> i64 {
 
 /// Runs `processes::child` of this binary in `role`.
 fn spawn(role: &str, server: &RedisServer, runs: u64) -> Killed {
+    spawn_with(role, server, runs, &[])
+}
+
+/// [`spawn`], the locks taken by Redlock over `redlock` (node URLs) when
+/// there are any; `server` is then only where the bodies count.
+fn spawn_with(role: &str, server: &RedisServer, runs: u64, redlock: &[String]) -> Killed {
     let child = Command::new(std::env::current_exe().expect("the test binary"))
         .args([
             "processes::child",
@@ -55,6 +61,7 @@ fn spawn(role: &str, server: &RedisServer, runs: u64) -> Killed {
         .env("DEBOUNCE_CHILD", role)
         .env("DEBOUNCE_CHILD_URL", server.url())
         .env("DEBOUNCE_CHILD_RUNS", runs.to_string())
+        .env("DEBOUNCE_CHILD_REDLOCK", redlock.join(" "))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -159,7 +166,12 @@ fn child() {
         .expect("runs")
         .parse()
         .expect("a number");
-    let debouncer = Debouncer::open(&url).expect("url");
+    let redlock = std::env::var("DEBOUNCE_CHILD_REDLOCK").unwrap_or_default();
+    let debouncer = if redlock.is_empty() {
+        Debouncer::open(&url).expect("url")
+    } else {
+        redlock_debouncer(redlock.split(' '))
+    };
     let mut conn = redis::Client::open(url)
         .and_then(|client| client.get_connection())
         .expect("connect");
@@ -186,9 +198,26 @@ fn child() {
     debouncer.flush_blocking().expect("flushed");
 }
 
+#[cfg(feature = "redlock")]
+fn redlock_debouncer<'a>(nodes: impl Iterator<Item = &'a str>) -> Debouncer {
+    Debouncer::builder().redlock(nodes).expect("node URLs")
+}
+
+#[cfg(not(feature = "redlock"))]
+fn redlock_debouncer<'a>(_: impl Iterator<Item = &'a str>) -> Debouncer {
+    panic!("Redlock needs the redlock feature");
+}
+
 fn four_processes_take_turns(runs: u64) {
-    let server = RedisServer::start();
-    let mut children: Vec<_> = (0..CHILDREN).map(|_| spawn("run", &server, runs)).collect();
+    four_processes_take_turns_on(runs, &RedisServer::start(), &[]);
+}
+
+/// Four children take turns on the contended keys (their locks on
+/// `redlock` when it names nodes), counting in `server`.
+fn four_processes_take_turns_on(runs: u64, server: &RedisServer, redlock: &[String]) {
+    let mut children: Vec<_> = (0..CHILDREN)
+        .map(|_| spawn_with("run", server, runs, redlock))
+        .collect();
     for child in &mut children {
         child.succeeds();
     }
@@ -197,7 +226,24 @@ fn four_processes_take_turns(runs: u64) {
     let done: u64 = conn.get("runs").expect("GET");
     assert_eq!(overlaps, None, "bodies overlapped on a key");
     assert!(done >= runs, "{done} runs");
-    assert!(lock_keys(&server).is_empty(), "{:?}", lock_keys(&server));
+    assert!(lock_keys(server).is_empty(), "{:?}", lock_keys(server));
+}
+
+/// Redlock over five masters, two of them down: four processes still take
+/// turns, and no two bodies ever overlap on a key.
+#[cfg(feature = "redlock")]
+#[test]
+fn four_processes_never_overlap_on_redlock_with_two_nodes_down() {
+    let mut nodes = redis_debounce_tests::topology::RedlockNodes::start(5);
+    nodes.nodes[0].stop();
+    nodes.nodes[3].stop();
+    four_processes_take_turns_on(2_000, &RedisServer::start(), &nodes.urls());
+    for node in [1, 2, 4] {
+        assert!(
+            lock_keys(&nodes.nodes[node]).is_empty(),
+            "left on node {node}"
+        );
+    }
 }
 
 #[test]
