@@ -234,10 +234,9 @@ impl Waiting {
                 cooling,
             }) => (retry_after, cooling),
             // A stall (a freeze of Redis, a slow network) shorter than the
-            // wait does not end it.
-            Err(error @ Error::Timeout { .. }) if !self.left().is_zero() => {
-                return Step::Again(error);
-            }
+            // wait does not end it (the caller asks again while any of the
+            // wait is left).
+            Err(error @ Error::Timeout { .. }) => return Step::Again(error),
             Err(error) => return Step::Done(Err(Busy::unavailable(key.logical().into(), error))),
         };
         let now = Instant::now();

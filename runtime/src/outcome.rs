@@ -428,3 +428,15 @@ pub enum Either<T> {
     /// The body's value.
     Done(T),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Shape;
+
+    /// A shape shows the type it stands for.
+    #[test]
+    fn a_shape_shows_its_type() {
+        assert_eq!(format!("{:?}", Shape::<u32>::NEW), "u32");
+        assert_eq!(format!("{:?}", Shape::<str>::NEW), "str");
+    }
+}

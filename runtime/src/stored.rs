@@ -338,8 +338,11 @@ mod tests {
         assert!(renamed.to_string().contains("Vec<u32>"), "{renamed}");
         let reshaped = record.json::<String>(None).unwrap_err();
         assert!(reshaped.to_string().contains("does not fit"), "{reshaped}");
+        // The error names the format it found (its first word), no more.
         let old = Record::read(b"rd1 u32\n1").unwrap_err();
-        assert!(old.to_string().contains("rd1"), "{old}");
+        assert!(old.to_string().contains("format `rd1`"), "{old}");
+        let old = Record::read(b"rd0\nu32 1").unwrap_err();
+        assert!(old.to_string().contains("format `rd0`"), "{old}");
     }
 
     #[cfg(any(feature = "axum", feature = "actix-web"))]

@@ -359,6 +359,45 @@ on_both_backends! {
     #[paused] a_result_over_the_cap_is_not_stored => super::a_result_over_the_cap_is_not_stored;
 }
 
+/// The cap counts what is stored, its header included: a result of
+/// exactly `max_stored_result` bytes is stored, one byte more is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_exactly_at_the_cap_is_stored() {
+    let backend = Backend::redis();
+    let server = backend.server.as_ref().unwrap();
+    let runs = AtomicUsize::new(0);
+    report(&backend.debouncer, 1, 100, &runs).await.unwrap();
+    backend.debouncer.flush().await.unwrap();
+    let stored: usize = server
+        .connection()
+        .strlen("debounce:{report:1}:result")
+        .expect("STRLEN");
+    let capped = |bytes| {
+        Debouncer::builder()
+            .max_stored_result(bytes)
+            .open(&server.url())
+            .unwrap()
+    };
+    // Results of one size (runs stay one digit): `stored` bytes framed.
+    let exact = capped(stored);
+    let first = report(&exact, 2, 100, &runs).await.unwrap();
+    exact.flush().await.unwrap();
+    assert_eq!(
+        report(&exact, 2, 100, &runs).await.unwrap(),
+        first,
+        "replayed"
+    );
+    let short = capped(stored - 1);
+    let first = report(&short, 3, 100, &runs).await.unwrap();
+    short.flush().await.unwrap();
+    assert_ne!(
+        report(&short, 3, 100, &runs).await.unwrap(),
+        first,
+        "run again"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+}
+
 #[debounce(key = "report:{id}", ttl = 30, replay = "1h", using = debouncer)]
 fn report_sync(debouncer: &Debouncer, id: u32, size: usize) -> Result<String, AppError> {
     Ok(".".repeat(size))
