@@ -31,8 +31,9 @@ impl Debouncer {
             let asked = waiting.ask(ask);
             let answer = self.backend().acquire(&key.full, asked).await;
             let timeout = match waiting.step(&key, answer) {
-                Step::Taken(fence) => {
-                    return Ok(self.granted(key, asked, fence, policy, &waiting, mode));
+                Step::Taken(fence, taken_at) => {
+                    let taken_at = taken_at.unwrap_or_else(|| waiting.last_ask());
+                    return Ok(self.granted(key, asked, fence, policy, taken_at, mode));
                 }
                 Step::Done(done) => return done,
                 Step::Wait(timeout) => timeout,
@@ -64,10 +65,9 @@ impl Debouncer {
         ask: Ask,
         fence: Option<u64>,
         policy: &Policy,
-        waiting: &Waiting,
+        taken_at: Instant,
         mode: Mode,
     ) -> Granted {
-        let taken_at = waiting.last_ask();
         let valid_until = taken_at + self.backend().validity(Duration::from_millis(ask.ttl_ms));
         let mut guard = LockGuard::new(self.clone(), key, ask.token, fence, valid_until);
         if policy.renew {
@@ -159,7 +159,7 @@ pub(crate) enum Granted {
 
 /// What to do after one acquire's answer.
 enum Step {
-    Taken(Option<u64>),
+    Taken(Option<u64>, Option<Instant>),
     Done(Result<Granted, Busy>),
     Wait(Duration),
     /// The acquire timed out inside the wait: ask again at once, with a
@@ -225,7 +225,9 @@ impl Waiting {
 
     fn step(&mut self, key: &LockKey, answer: Result<Acquire, Error>) -> Step {
         let (retry_after, cooling) = match answer {
-            Ok(Acquire::Taken { fence }) => return Step::Taken(fence),
+            Ok(Acquire::Taken { fence, asked }) => {
+                return Step::Taken(fence, asked.map(Instant::from_std));
+            }
             Ok(Acquire::Stored(stored)) => {
                 return Step::Done(Ok(Granted::Stored(stored, key.logical().into())));
             }

@@ -756,8 +756,8 @@ impl Backend {
             .map(|topology| Self::open(topology, builder))
     }
 
-    /// Every key in Redis (on a cluster, on its masters; on Redlock, on its
-    /// first node); `None` for the in-memory backend.
+    /// Every key in Redis (on a cluster, on its masters; on Redlock, on
+    /// any of its nodes); `None` for the in-memory backend.
     #[must_use]
     pub fn keys(&self) -> Option<Vec<String>> {
         if let Some(server) = &self.server {
@@ -766,7 +766,18 @@ impl Backend {
         self.topology.as_ref().map(|topology| match topology {
             Topology::Cluster(cluster) => cluster.keys(),
             Topology::Sentinel(sentinels) => sentinels.servers[sentinels.master()].keys(),
-            Topology::Redlock(nodes) => nodes.nodes[0].keys(),
+            Topology::Redlock(nodes) => {
+                // Every node's, once each.
+                let mut keys: Vec<String> = nodes
+                    .nodes
+                    .iter()
+                    .filter(|node| node.pid().is_some())
+                    .flat_map(RedisServer::keys)
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                keys
+            }
         })
     }
 

@@ -108,7 +108,7 @@ impl MemoryBackend {
             *counter += 1;
             *counter
         });
-        Acquire::Taken { fence }
+        Acquire::Taken { fence, asked: None }
     }
 
     pub(crate) fn extend(&self, key: &str, token: Token, ttl_ms: u64) -> bool {

@@ -27,8 +27,13 @@ pub(crate) struct Ask {
 /// The answer to an acquire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Acquire {
-    /// The lock is ours, with its fencing token when one was asked for.
-    Taken { fence: Option<u64> },
+    /// The lock is ours, with its fencing token when one was asked for;
+    /// `asked`: when the request that took it was sent, if later than the
+    /// caller's ask (Redlock's second try after a split vote).
+    Taken {
+        fence: Option<u64>,
+        asked: Option<Instant>,
+    },
     /// Another holder has it (or, `cooling`, a finished call's cooldown),
     /// for this long when the backend knows.
     Held {
@@ -210,6 +215,38 @@ impl Backend {
             Backend::Redlock(redlock) => redlock.flush().await,
         }
     }
+}
+
+/// Polls every future at once, handing each output to `ready` as it
+/// comes, until all are done or `ready` breaks.
+#[cfg(any(feature = "redlock", feature = "sentinel"))]
+pub(crate) async fn each<F: Future>(
+    futures: impl IntoIterator<Item = F>,
+    mut ready: impl FnMut(usize, F::Output) -> std::ops::ControlFlow<()>,
+) {
+    let mut futures: Vec<Option<std::pin::Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (at, slot) in futures.iter_mut().enumerate() {
+            let Some(future) = slot else { continue };
+            match future.as_mut().poll(cx) {
+                std::task::Poll::Ready(output) => {
+                    *slot = None;
+                    if ready(at, output).is_break() {
+                        return std::task::Poll::Ready(());
+                    }
+                }
+                std::task::Poll::Pending => pending = true,
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
 }
 
 /// The longest duration taken, in milliseconds: 100 years (the attribute

@@ -15,12 +15,10 @@
 //! with it.
 
 use std::ops::ControlFlow;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::redis::RedisBackend;
-use super::{Acquire, Ask, Finish};
+use super::{Acquire, Ask, Finish, each};
 use crate::Error;
 use crate::token::Token;
 
@@ -38,37 +36,6 @@ pub(crate) struct RedlockBackend {
 /// The clock drift Redlock allows for a lease of `ttl`: 1 % and 2 ms.
 fn drift(ttl: Duration) -> Duration {
     ttl / 100 + Duration::from_millis(2)
-}
-
-/// Polls every future at once, handing each output to `ready` as it
-/// comes, until all are done or `ready` breaks.
-async fn each<F: Future>(
-    futures: impl IntoIterator<Item = F>,
-    mut ready: impl FnMut(usize, F::Output) -> ControlFlow<()>,
-) {
-    let mut futures: Vec<Option<Pin<Box<F>>>> =
-        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (at, slot) in futures.iter_mut().enumerate() {
-            let Some(future) = slot else { continue };
-            match future.as_mut().poll(cx) {
-                Poll::Ready(output) => {
-                    *slot = None;
-                    if ready(at, output).is_break() {
-                        return Poll::Ready(());
-                    }
-                }
-                Poll::Pending => pending = true,
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
 }
 
 /// The nodes that granted an acquire: given back when dropped, unless
@@ -108,6 +75,14 @@ impl RedlockBackend {
                 "Redlock needs at least 3 independent Redis masters",
             ));
         }
+        // One server named twice would count twice towards a majority.
+        let mut servers: Vec<String> = nodes.iter().map(RedisBackend::server).collect();
+        servers.sort_unstable();
+        if servers.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(Error::config(
+                "a Redlock node is listed twice: its nodes must be independent servers",
+            ));
+        }
         Ok(RedlockBackend { nodes })
     }
 
@@ -132,7 +107,8 @@ impl RedlockBackend {
 
     pub(crate) async fn acquire(&self, key: &str, ask: Ask) -> Result<Acquire, Error> {
         let ttl = Duration::from_millis(ask.ttl_ms);
-        let others = self.nodes.len() - self.quorum();
+        let quorum = self.quorum();
+        let others = self.nodes.len() - quorum;
         let mut tries = 0;
         loop {
             let started = Instant::now();
@@ -147,11 +123,15 @@ impl RedlockBackend {
             let mut held = Vec::new();
             let mut stored = None;
             let mut errors = Vec::new();
+            // Done once a majority granted: a node that hangs is not waited
+            // for (its late grant is undone by the dropped request).
             each(
                 self.nodes.iter().map(|node| node.acquire(key, ask)),
                 |at, answer| {
                     match answer {
-                        Ok(Acquire::Taken { fence: node_fence }) => {
+                        Ok(Acquire::Taken {
+                            fence: node_fence, ..
+                        }) => {
                             grants.nodes.push(at);
                             fence = fence.max(node_fence.unwrap_or(0));
                         }
@@ -162,37 +142,45 @@ impl RedlockBackend {
                         Ok(Acquire::Stored(value)) => stored = Some(value),
                         Err(error) => errors.push(error),
                     }
-                    ControlFlow::Continue(())
+                    if grants.nodes.len() >= quorum {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
                 },
             )
             .await;
             let in_time = || started.elapsed() < Self::validity(ttl);
-            if grants.nodes.len() >= self.quorum() && in_time() {
-                let fence = if ask.fence {
+            let granted = grants.nodes.len();
+            if granted >= quorum {
+                if ask.fence {
                     self.raise_fence(key, fence, &grants.nodes).await?;
-                    if !in_time() {
-                        drop(grants);
-                        continue;
-                    }
-                    Some(fence)
-                } else {
-                    None
-                };
-                grants.keep();
-                return Ok(Acquire::Taken { fence });
+                }
+                // Handed out only while still valid, the raise's time
+                // included.
+                if in_time() {
+                    grants.keep();
+                    return Ok(Acquire::Taken {
+                        fence: ask.fence.then_some(fence),
+                        asked: Some(started),
+                    });
+                }
             }
             drop(grants);
             if let Some(value) = stored {
                 return Ok(Acquire::Stored(value));
             }
-            if held.len() > others {
+            // Nothing granted to us and a majority taken: another caller
+            // holds it (or is taking it).
+            if granted == 0 && held.len() > others {
                 return Ok(Self::held(held, others));
             }
             if errors.len() > others {
                 let answered = self.nodes.len() - errors.len();
                 return Err(self.no_quorum(answered, errors.into_iter().next()));
             }
-            // The votes split (between callers, or the time ran out).
+            // The votes split between callers (each gave back what it got),
+            // or the time ran out: again, after a random pause.
             tries += 1;
             if tries > RETRIES {
                 if held.is_empty() {
@@ -275,9 +263,17 @@ impl RedlockBackend {
         requests: impl IntoIterator<Item = F>,
     ) -> Result<bool, Error> {
         let mut answers = Vec::with_capacity(self.nodes.len());
+        let mut yes = 0;
+        // Done once a majority said yes: a node that hangs is not waited
+        // for (what was handed to it is still sent).
         each(requests, |_, answer| {
+            yes += usize::from(matches!(answer, Ok(true)));
             answers.push(answer);
-            ControlFlow::Continue(())
+            if yes >= self.quorum() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })
         .await;
         self.majority(answers)

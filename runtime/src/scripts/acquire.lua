@@ -3,7 +3,8 @@
 --       4 the wake-up signal list, 5 the stored result (all in one hash slot).
 -- ARGV: 1 the owner token, 2 the lease in ms, 3 flags (1: fencing token,
 --       2: replay a stored result), 4 how long this caller waits, in ms (0: no wait).
--- Returns {0, fence} when taken (fence is 0 unless asked for), {1, pttl}
+-- Returns {0, fence} when taken, also when already the caller's (fence is 0
+-- unless asked for), {1, pttl}
 -- while a call holds it, {2, pttl} during a cooldown, {3, payload} when a
 -- stored result answers instead. A key of another type fails with WRONGTYPE.
 local flags = tonumber(ARGV[3])
@@ -24,7 +25,18 @@ local value = ARGV[1]
 if wait > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
     value = ARGV[1] .. '+'
 end
-if redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2]) then
+local taken = redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2])
+local held = false
+if not taken then
+    held = redis.call('GET', KEYS[1])
+    -- The same request sent again after its answer was lost (a cluster
+    -- client resends one on a new connection) finds the key its own.
+    if held == ARGV[1] or held == ARGV[1] .. '+' then
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        taken = true
+    end
+end
+if taken then
     local fence = 0
     if bit.band(flags, 1) ~= 0 then
         fence = redis.call('INCR', KEYS[2])
@@ -40,7 +52,6 @@ if redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2]) then
     end
     return {0, fence}
 end
-local held = redis.call('GET', KEYS[1])
 local state = 1
 if held == 'cooldown' then
     state = 2

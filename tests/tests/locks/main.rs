@@ -21,6 +21,7 @@ mod proxy_chaos;
 mod release_on_exit;
 mod release_order;
 mod release_paths;
+mod resent;
 mod restart;
 
 mod runtimes;

@@ -131,19 +131,25 @@ async fn fencing_tokens_grow_when_the_majority_moves() {
     let first = debouncer.lock("doc", TTL).fence().acquire().await.unwrap();
     let start = first.lease().fence().expect("a token");
     first.release().await.unwrap();
-    // Node 0's counter runs far ahead of the others'.
-    let ahead = start + 1_000_000;
+    // Node 0's counter runs far ahead of the others' (and of the clock).
+    let ahead = start + 1_000_000_000_000;
     let _: () = redis::cmd("SET")
         .arg("debounce:{doc}:fence")
         .arg(ahead)
         .query(&mut nodes.nodes[0].connection())
         .expect("SET");
+    // Nodes 3 and 4 away: the majority is 0, 1 and 2.
+    nodes.nodes[3].stop();
+    nodes.nodes[4].stop();
     let second = debouncer.lock("doc", TTL).fence().acquire().await.unwrap();
     let token = second.lease().fence().expect("a token");
     assert_eq!(token, ahead + 1, "the largest of the majority's counters");
     second.release().await.unwrap();
-    // Node 0 goes away: the next holder's majority is among 1..=4.
+    // Node 0 away, 3 and 4 back empty: the next majority is three of 1..=4,
+    // so one of 1 and 2, which were raised.
     nodes.nodes[0].stop();
+    nodes.nodes[3].restart();
+    nodes.nodes[4].restart();
     let third = debouncer.lock("doc", TTL).fence().acquire().await.unwrap();
     let next = third.lease().fence().expect("a token");
     assert!(next > token, "{next} after {token}");
@@ -166,21 +172,66 @@ async fn renewal_holds_with_a_majority() {
 }
 
 /// The lease counts as ours for the ttl less Redlock's drift allowance
-/// (1 % and 2 ms, from before the acquire was sent): a plain lease of 1 s
-/// is lost 995 ms after it was asked for (on one server it would still be
-/// held then).
+/// (1 % and 2 ms, 302 ms of 30 s, from before the acquire was sent): held
+/// 29.5 s after it was asked for, lost at 29.78 s (a smaller allowance, or
+/// none, would still hold it then).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_is_lost_before_its_ttl_by_the_drift() {
     let nodes = RedlockNodes::start(3);
     let debouncer = redlock(&nodes);
     let asked = tokio::time::Instant::now();
-    let guard = debouncer
-        .try_lock("brief", Duration::from_secs(1))
+    let guard = debouncer.try_lock("brief", TTL).await.unwrap();
+    tokio::time::sleep_until(asked + Duration::from_millis(29_500)).await;
+    assert!(
+        !guard.lease().is_lost(),
+        "held until the ttl less the drift"
+    );
+    tokio::time::sleep_until(asked + Duration::from_millis(29_780)).await;
+    assert!(guard.lease().is_lost(), "held past the ttl less the drift");
+}
+
+/// Release and renewal need a majority: with the lock someone else's on
+/// two of three nodes, a release reads `false`, and a renewal finds the
+/// lease lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minority_still_ours_is_not_a_majority() {
+    let nodes = RedlockNodes::start(3);
+    let debouncer = redlock(&nodes);
+    let guard = debouncer.try_lock("taken", TTL).await.unwrap();
+    held_elsewhere(&nodes, &[1, 2], "debounce:{taken}");
+    assert!(
+        !guard.release().await.unwrap(),
+        "released on one node of three"
+    );
+    let ttl = Duration::from_secs(1);
+    let renewed = debouncer
+        .lock("renewed", ttl)
+        .renew()
+        .acquire()
         .await
         .unwrap();
-    assert!(!guard.lease().is_lost(), "just taken");
-    tokio::time::sleep_until(asked + Duration::from_millis(995)).await;
-    assert!(guard.lease().is_lost(), "held past the ttl less the drift");
+    held_elsewhere(&nodes, &[0, 2], "debounce:{renewed}");
+    tokio::time::timeout(Duration::from_secs(10), renewed.lease().lost())
+        .await
+        .expect("renewal on one node of three loses the lease");
+}
+
+/// An acquire that took longer than its validity (every node held its
+/// writes back for 600 ms of a 300 ms lease) is not handed out: it is
+/// given back and taken again, and the lease then is fresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquire_slower_than_its_validity_is_taken_again() {
+    let nodes = RedlockNodes::start(3);
+    let debouncer = redlock(&nodes);
+    drop(debouncer.try_lock("warm", TTL).await.unwrap());
+    for node in &nodes.nodes {
+        node.pause_writes(Duration::from_millis(600));
+    }
+    let guard = debouncer
+        .try_lock("slow", Duration::from_millis(300))
+        .await
+        .expect("taken on the second try");
+    assert!(!guard.lease().is_lost(), "a fresh lease");
 }
 
 /// A Redlock needs at least three masters, and every node's URL is checked.
@@ -194,4 +245,25 @@ fn fewer_than_three_nodes_are_refused() {
         .redlock(["redis://a", "http://b", "redis://c"])
         .unwrap_err();
     assert!(matches!(error, Error::Config { .. }), "{error}");
+}
+
+/// Six callers race for one key, 200 times: each time exactly one holds
+/// it (a split vote is tried again, never answered "held" by everyone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_vote_still_elects_one_holder() {
+    let nodes = RedlockNodes::start(3);
+    let callers: Vec<Debouncer> = (0..6).map(|_| redlock(&nodes)).collect();
+    for round in 0..200 {
+        let key = format!("race:{round}");
+        let answers =
+            redis_debounce_tests::join_all(callers.iter().map(|caller| caller.try_lock(&key, TTL)))
+                .await;
+        let holders = answers.iter().filter(|answer| answer.is_ok()).count();
+        assert_eq!(holders, 1, "round {round}: {answers:?}");
+        for answer in answers {
+            if let Err(busy) = answer {
+                assert!(busy.is_held(), "{busy:?}");
+            }
+        }
+    }
 }

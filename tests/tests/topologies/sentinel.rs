@@ -118,3 +118,25 @@ async fn a_switch_is_followed_even_while_the_old_master_takes_writes() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A sentinel that accepts connections and never answers, listed first,
+/// stalls no lookup: every sentinel is asked at once, and the first good
+/// answer wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_sentinel_stalls_no_lookup() {
+    let set = tokio::task::spawn_blocking(Sentinels::start).await.unwrap();
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut sentinels = vec![format!("redis://{}/", hung.local_addr().unwrap())];
+    sentinels.extend(set.sentinel_urls());
+    let debouncer = Debouncer::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .sentinel(Sentinels::SERVICE, &sentinels)
+        .unwrap();
+    for n in 0..6 {
+        let guard = debouncer
+            .try_lock(&format!("through:{n}"), TTL)
+            .await
+            .expect("the master, through the sentinels that answer");
+        assert!(guard.release().await.unwrap());
+    }
+}

@@ -188,6 +188,7 @@ pub(super) fn decode_acquire(value: Value, key: &str) -> Result<Acquire, Error> 
                 0 => match detail {
                     Value::Int(fence) => Some(Acquire::Taken {
                         fence: u64::try_from(fence).ok().filter(|fence| *fence > 0),
+                        asked: None,
                     }),
                     _ => None,
                 },

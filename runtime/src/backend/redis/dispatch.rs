@@ -131,11 +131,16 @@ impl Dispatcher {
                     Poll::Pending => break,
                 }
             }
-            if self
-                .switched
-                .swap(false, std::sync::atomic::Ordering::AcqRel)
-                && matches!(self.conn, Conn::Up(_))
-            {
+            // A connection being made may go to the old master: the switch
+            // is acted on once it is up. Without one, the next is made to
+            // whichever master the sentinels name then.
+            let switch = match self.conn {
+                Conn::Connecting(_) => false,
+                Conn::Up(_) | Conn::Down { .. } => self
+                    .switched
+                    .swap(false, std::sync::atomic::Ordering::AcqRel),
+            };
+            if switch && matches!(self.conn, Conn::Up(_)) {
                 tracing::debug!("redis-debounce: the sentinels switched the master; reconnecting");
                 self.broken = true;
             }

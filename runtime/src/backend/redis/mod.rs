@@ -126,6 +126,13 @@ impl RedisBackend {
         }
     }
 
+    /// The server's address and database, to tell Redlock's nodes apart
+    /// (no password).
+    #[cfg(feature = "redlock")]
+    pub(crate) fn server(&self) -> String {
+        format!("{:?}", self.settings.target)
+    }
+
     fn error(&self, err: redis::RedisError, key: &str) -> Error {
         Error::from_redis(err, key, self.settings.response_timeout)
     }
@@ -168,7 +175,10 @@ impl RedisBackend {
                 .await
                 .map_err(|e| self.error(e, key))?;
             if cmd::decode_set(&taken) {
-                return Ok(Acquire::Taken { fence: None });
+                return Ok(Acquire::Taken {
+                    fence: None,
+                    asked: None,
+                });
             }
             refused = true;
         }

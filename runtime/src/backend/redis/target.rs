@@ -50,8 +50,10 @@ pub(crate) struct Sentinel {
     pub(crate) service: String,
     /// Where each sentinel listens, for `Debug`: no password.
     pub(crate) addrs: Vec<String>,
-    /// redis-rs's sentinel client asks with `&mut self`: one at a time.
-    pub(crate) client: tokio::sync::Mutex<redis::sentinel::SentinelClient>,
+    /// A client per sentinel, all asked at once (redis-rs's sentinel
+    /// client asks its sentinels one after another, so one that hangs
+    /// would stall every lookup); each asks with `&mut self`.
+    pub(crate) clients: Vec<tokio::sync::Mutex<redis::sentinel::SentinelClient>>,
 }
 
 impl std::fmt::Debug for Target {
@@ -76,22 +78,54 @@ impl std::fmt::Debug for Target {
 
 #[cfg(feature = "sentinel")]
 impl Sentinel {
+    /// The master's client, from the first sentinel whose answer checks
+    /// out (its role is master); all are asked at once.
+    async fn master(&self) -> RedisResult<Client> {
+        let mut master = None;
+        let mut failure = None;
+        super::super::each(
+            self.clients
+                .iter()
+                .map(|client| async move { client.lock().await.async_get_client().await }),
+            |_, answer| match answer {
+                Ok(client) => {
+                    master = Some(client);
+                    std::ops::ControlFlow::Break(())
+                }
+                Err(error) => {
+                    failure.get_or_insert(error);
+                    std::ops::ControlFlow::Continue(())
+                }
+            },
+        )
+        .await;
+        match (master, failure) {
+            (Some(client), _) => Ok(client),
+            (None, Some(error)) => Err(error),
+            (None, None) => Err(std::io::Error::other("no sentinel").into()),
+        }
+    }
+
     /// Listens on a sentinel for `+switch-master` of this service and calls
     /// `switched` on each (and once each time it starts listening, for a
     /// switch it may have missed meanwhile); after a failure, listens again
-    /// a second later, on whichever sentinel answers. Runs until aborted.
+    /// a second later, on the next sentinel. Runs until aborted.
     pub(super) async fn follow(self: Arc<Self>, timeout: Duration, switched: impl Fn()) {
-        loop {
-            if let Err(error) = self.listen(timeout, &switched).await {
+        for at in (0..self.clients.len()).cycle() {
+            if let Err(error) = self.listen(at, timeout, &switched).await {
                 tracing::debug!(%error, "redis-debounce: not listening to the sentinels for a moment");
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
-    async fn listen(&self, timeout: Duration, switched: &impl Fn()) -> RedisResult<()> {
+    async fn listen(&self, at: usize, timeout: Duration, switched: &impl Fn()) -> RedisResult<()> {
         let subscribing = async {
-            let client = self.client.lock().await.async_get_sentinel_client().await?;
+            let client = self.clients[at]
+                .lock()
+                .await
+                .async_get_sentinel_client()
+                .await?;
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe("+switch-master").await?;
             RedisResult::Ok(pubsub)
@@ -143,7 +177,7 @@ impl Target {
                     .map(Link::Server),
                 #[cfg(feature = "sentinel")]
                 Target::Sentinel(sentinel) => {
-                    let master = sentinel.client.lock().await.async_get_client().await?;
+                    let master = sentinel.master().await?;
                     master
                         .get_multiplexed_async_connection_with_config(&config)
                         .await
@@ -240,45 +274,51 @@ impl Target {
         let Some((first, tls)) = nodes.first() else {
             return Err(crate::Error::config("no sentinel given"));
         };
-        let addrs = nodes.iter().map(|(info, _)| info.addr().clone());
-        let mut builder = SentinelClientBuilder::new(addrs, service, SentinelServerType::Master)
-            .map_err(config)?
-            .set_client_to_redis_db(first.redis_settings().db());
-        if let Some(username) = first.redis_settings().username() {
-            builder = builder.set_client_to_redis_username(username);
-        }
-        if let Some(password) = first.redis_settings().password() {
-            builder = builder.set_client_to_redis_password(password);
-        }
-        if let Some((username, password)) = sentinel_auth {
-            if let Some(username) = username {
-                builder = builder.set_client_to_sentinel_username(username);
+        let client = |addr: &redis::ConnectionAddr| {
+            let mut builder =
+                SentinelClientBuilder::new([addr.clone()], service, SentinelServerType::Master)
+                    .map_err(config)?
+                    .set_client_to_redis_db(first.redis_settings().db());
+            if let Some(username) = first.redis_settings().username() {
+                builder = builder.set_client_to_redis_username(username);
             }
-            builder = builder.set_client_to_sentinel_password(password);
-        }
-        if *tls {
-            #[cfg(feature = "tls")]
-            {
-                builder = builder
-                    .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
-                    .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure);
-                if reach.tls.is_set() {
+            if let Some(password) = first.redis_settings().password() {
+                builder = builder.set_client_to_redis_password(password);
+            }
+            if let Some((username, password)) = sentinel_auth {
+                if let Some(username) = username {
+                    builder = builder.set_client_to_sentinel_username(username);
+                }
+                builder = builder.set_client_to_sentinel_password(password);
+            }
+            if *tls {
+                #[cfg(feature = "tls")]
+                {
                     builder = builder
-                        .set_client_to_redis_certificates(reach.tls.certificates())
-                        .set_client_to_sentinel_certificates(reach.tls.certificates());
+                        .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+                        .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure);
+                    if reach.tls.is_set() {
+                        builder = builder
+                            .set_client_to_redis_certificates(reach.tls.certificates())
+                            .set_client_to_sentinel_certificates(reach.tls.certificates());
+                    }
                 }
             }
-        }
+            builder.build().map(tokio::sync::Mutex::new).map_err(config)
+        };
         #[cfg(not(feature = "tls"))]
         let _ = reach;
-        let client = builder.build().map_err(config)?;
+        let clients = nodes
+            .iter()
+            .map(|(info, _)| client(info.addr()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Target::Sentinel(Arc::new(Sentinel {
             service: service.into(),
             addrs: nodes
                 .iter()
                 .map(|(info, _)| info.addr().to_string())
                 .collect(),
-            client: tokio::sync::Mutex::new(client),
+            clients,
         })))
     }
 

@@ -21,6 +21,9 @@ const WAITER_CONNECTIONS: usize = 16;
 pub(super) struct Waiters {
     settings: Settings,
     idle: Mutex<Vec<Link>>,
+    /// Bumped when the idle connections go to a master no longer the
+    /// master: a connection a waiter took before goes, not back to them.
+    generation: std::sync::atomic::AtomicU64,
     /// Waiters holding a connection now.
     busy: AtomicUsize,
 }
@@ -49,6 +52,7 @@ impl Waiters {
         Waiters {
             settings: settings.clone(),
             idle: Mutex::new(Vec::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
             busy: AtomicUsize::new(0),
         }
     }
@@ -57,10 +61,9 @@ impl Waiters {
     /// the master).
     #[cfg(feature = "sentinel")]
     pub(super) fn forget_idle(&self) {
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        idle.clear();
     }
 
     pub(super) async fn wait(self: Arc<Self>, cmd: Cmd, timeout: Duration) -> RedisResult<()> {
@@ -68,11 +71,10 @@ impl Waiters {
             tokio::time::sleep(timeout).await;
             return Ok(());
         };
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let (pooled, generation) = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            (idle.pop(), self.generation.load(Ordering::Acquire))
+        };
         let budget = timeout + self.settings.connect_timeout + self.settings.response_timeout;
         let answer = tokio::time::timeout(budget, async {
             if let Some(mut conn) = pooled {
@@ -91,10 +93,10 @@ impl Waiters {
         .await;
         match answer {
             Ok(Ok(conn)) => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(conn);
+                let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                if self.generation.load(Ordering::Acquire) == generation {
+                    idle.push(conn);
+                }
                 Ok(())
             }
             Ok(Err(error)) => Err(error),
