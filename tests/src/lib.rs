@@ -44,6 +44,11 @@ pub struct RedisServer {
     /// The master of a [`demote`](Self::demote)d server: a port this test
     /// holds and never serves, so no other test's server can be it.
     no_master: std::sync::OnceLock<TcpListener>,
+    /// The port of a server killed with
+    /// [`kill_holding_port`](Self::kill_holding_port), held so that no
+    /// other test's server can take it (sentinels or cluster nodes would
+    /// take that one for it).
+    held: Option<TcpListener>,
 }
 
 fn binary() -> String {
@@ -141,6 +146,7 @@ impl RedisServer {
             dir,
             args: args.iter().map(|&arg| arg.to_owned()).collect(),
             no_master: std::sync::OnceLock::new(),
+            held: None,
         };
         if let Err(log) = server.spawn() {
             panic!("redis-server did not start:\n{log}");
@@ -174,6 +180,7 @@ impl RedisServer {
             dir,
             args: Vec::new(),
             no_master: std::sync::OnceLock::new(),
+            held: None,
         };
         // Another process may take the port between probing and binding;
         // the process_id check tells, and another port is tried.
@@ -198,6 +205,7 @@ impl RedisServer {
     /// the port meanwhile, which the `process_id` check detects).
     pub fn restart(&mut self) {
         self.stop();
+        self.held = None;
         if let Err(log) = self.spawn() {
             panic!("redis-server did not restart on {:?}:\n{log}", self.listen);
         }
@@ -285,6 +293,20 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Kills the server, as [`stop`](Self::stop), and holds its TCP port
+    /// until [`restart`](Self::restart) or drop: the sentinels or cluster
+    /// nodes that knew it would otherwise reach whatever server another
+    /// test starts on that port.
+    ///
+    /// # Panics
+    ///
+    /// For a server on a Unix socket, or when the port cannot be held.
+    pub fn kill_holding_port(&mut self) {
+        let port = self.port();
+        self.stop();
+        self.held = Some(TcpListener::bind(("127.0.0.1", port)).expect("hold the port"));
     }
 
     /// The server's process id, while it runs.

@@ -1,6 +1,7 @@
 use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 
-use redis_debounce::debounce;
+use redis_debounce::{debounce, Busy};
 
 // Each returns work that would run after the lock is released.
 
@@ -52,6 +53,21 @@ fn result_of(id: u32) -> Result<BoxFut, redis_debounce::Busy> {
 #[debounce(key = "g:{id}", ttl = 30, busy = None)]
 fn option_of(id: u32) -> Option<BoxFut> {
     Some(Box::pin(async move { id }))
+}
+
+#[debounce(key = "h:{id}", ttl = 30)]
+fn order(id: u64) -> impl Future<Output = Result<u64, Busy>> {
+    async move { Ok(id) }
+}
+
+type Job = Pin<Box<dyn Future<Output = Result<u64, Busy>> + Send>>;
+
+// The body does not end in `Box::pin(async move { .. })`: the lock would
+// cover only the making of the future. Refused by the return type's kind.
+#[debounce(key = "i:{id}", ttl = 30, busy = |b| -> Job { Box::pin(async move { Err(b) }) })]
+fn job(id: u64) -> Job {
+    let job = async move { Ok(id) };
+    Box::pin(job)
 }
 
 fn main() {}

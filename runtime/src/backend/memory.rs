@@ -229,6 +229,23 @@ mod tests {
     use super::{Acquire, Ask, Finish, MemoryBackend, SWEEP_EVERY};
     use crate::token::Token;
 
+    /// A release after the mark, before the wait: the wait returns at
+    /// once (the waiter asks again), not after its timeout.
+    #[tokio::test(start_paused = true)]
+    async fn a_release_since_the_mark_ends_the_wait_at_once() {
+        let memory = MemoryBackend::default();
+        let token = Token::local();
+        assert!(matches!(
+            memory.acquire("k", ask(token, 1_000)),
+            Acquire::Taken { .. }
+        ));
+        let mark = memory.mark();
+        assert!(memory.finish("k", token, Finish::RELEASE));
+        let started = tokio::time::Instant::now();
+        memory.wait(mark, Duration::from_secs(1)).await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
     fn ask(token: Token, ttl_ms: u64) -> Ask {
         Ask {
             token,

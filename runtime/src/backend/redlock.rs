@@ -369,3 +369,19 @@ impl RedlockBackend {
         self.nodes[0].runtime()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::RedlockBackend;
+
+    /// Redlock's drift allowance: 1 % of the ttl and 2 ms.
+    #[test]
+    fn validity_is_the_ttl_less_the_drift() {
+        let validity = |ms| RedlockBackend::validity(Duration::from_millis(ms));
+        assert_eq!(validity(30_000), Duration::from_millis(29_698));
+        assert_eq!(validity(1_000), Duration::from_millis(988));
+        assert_eq!(validity(1), Duration::ZERO);
+    }
+}

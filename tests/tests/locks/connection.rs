@@ -94,6 +94,35 @@ async fn a_late_acquire_on_a_stalled_connection_leaves_no_lock() {
     );
 }
 
+/// A `wait` whose try stalled asks again with a fresh token: when the
+/// stalled connection delivers the old try late, with the undo written
+/// behind it, neither touches the lock the new try took (with the same
+/// token, the late try would find the key its own and its undo would
+/// delete the live lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waits_late_first_try_leaves_its_second_tries_lock_alone() {
+    let server = RedisServer::start();
+    let proxy = Proxy::in_front_of(&server);
+    let debouncer = impatient(&proxy.url());
+    job(&debouncer, 0).await.unwrap();
+    debouncer.flush().await.unwrap();
+    assert_eq!(proxy.stall_open_connections(), 1);
+    // The first try stalls and times out; the second, on a new
+    // connection, takes the key.
+    let guard = debouncer
+        .lock("report", LONG)
+        .wait(Duration::from_secs(10))
+        .acquire()
+        .await
+        .expect("taken on the next connection");
+    // The stalled connection delivers the first try and its undo, late.
+    let _ = proxy.let_through(0);
+    let other = Debouncer::open(&server.url()).unwrap();
+    let busy = other.try_lock("report", LONG).await.unwrap_err();
+    assert!(busy.is_held(), "the live lock is gone: {busy:?}");
+    assert!(guard.release().await.unwrap());
+}
+
 /// A release that meets `READONLY` (a master demoted to replica, as in a
 /// failover) replaces the connection and is sent again after a growing
 /// pause, not at once (before the fix: 1,800–2,200 connections a second,

@@ -208,3 +208,22 @@ async fn releases_and_flushes_that_cannot_reach_redis_fail() {
     .await
     .unwrap();
 }
+
+/// A release that could not be sent before its lease ran out (Redis down
+/// meanwhile) is reported by the next flush as lost, also once Redis is
+/// back: never `Ok`, as if it had run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_lost_in_an_outage_is_reported_after_redis_is_back() {
+    let mut server = RedisServer::start();
+    let debouncer = impatient(&server);
+    let guard = debouncer
+        .try_lock("lost:5", Duration::from_millis(300))
+        .await
+        .unwrap();
+    server.stop();
+    drop(guard);
+    // Past the lease (and the release's connect and response timeouts).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.restart();
+    assert_unreachable(&debouncer.flush().await.expect_err("the release was lost"));
+}

@@ -267,3 +267,41 @@ async fn renewal_stops_when_the_body_ends() {
         "a watchdog outlived its body"
     );
 }
+
+/// A renewal that fails (Redis holds writes back past the response
+/// timeout) is tried again at the next period: the lease is kept, not
+/// given up after one failed try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_renewal_is_tried_again() {
+    let server = redis_debounce_tests::RedisServer::start();
+    let debouncer = Debouncer::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .response_timeout(Duration::from_millis(300))
+        .open(&server.url())
+        .unwrap();
+    let ttl = Duration::from_secs(6);
+    let guard = debouncer
+        .lock("flaky", ttl)
+        .renew()
+        .acquire()
+        .await
+        .unwrap();
+    let taken = Instant::now();
+    // The first renewal (at 2 s) meets writes held back for 2 s, and
+    // times out; the one at 4 s goes through.
+    tokio::time::sleep_until(taken + Duration::from_secs(1)).await;
+    server.pause_writes(Duration::from_secs(2));
+    tokio::time::sleep_until(taken + Duration::from_secs(7)).await;
+    assert!(
+        !guard.lease().is_lost(),
+        "renewal gave up after one failed try"
+    );
+    assert!(
+        debouncer
+            .try_lock("flaky", ttl)
+            .await
+            .unwrap_err()
+            .is_held()
+    );
+    assert!(guard.release().await.unwrap());
+}

@@ -203,8 +203,8 @@ async fn step(
 }
 
 /// A master is killed (SIGKILL) under load: its replica takes over after
-/// the node timeout (2 s here), and calls on its keys recover within 2 s
-/// of that. Locks held at the moment of the kill are kept by the replica
+/// the node timeout (2 s here), and calls on its keys recover within 4 s
+/// of that (5 ms on a quiet machine). Locks held at the moment of the kill are kept by the replica
 /// unless asynchronous replication had not carried them yet: the test
 /// counts those (they are reported, and rare), and no body overlaps
 /// another meanwhile.
@@ -219,23 +219,28 @@ async fn a_killed_master_fails_over_and_calls_recover() {
             keys_on(&cluster, victim, "busy:", 4),
         )
     });
-    // Load on the victim's keys, each body checking for an overlap.
+    // Load on the victim's keys: per key, two tasks on each of two
+    // Debouncers (as two processes), every body counting who is inside.
+    let second = Debouncer::open(&cluster.url()).unwrap();
     let overlaps = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut load = Vec::new();
     for key in busy.clone() {
-        let (debouncer, overlaps, stop) = (debouncer.clone(), overlaps.clone(), stop.clone());
-        load.push(tokio::spawn(async move {
-            let inside = AtomicUsize::new(0);
-            let mut served = 0;
-            while !stop.load(Ordering::SeqCst) {
-                if step(&debouncer, &key, &inside, &overlaps).await.is_ok() {
-                    served += 1;
+        let inside = Arc::new(AtomicUsize::new(0));
+        for caller in [&debouncer, &debouncer, &second, &second] {
+            let (caller, key, inside) = (caller.clone(), key.clone(), inside.clone());
+            let (overlaps, stop) = (overlaps.clone(), stop.clone());
+            load.push(tokio::spawn(async move {
+                let mut served = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    if step(&caller, &key, &inside, &overlaps).await.is_ok() {
+                        served += 1;
+                    }
+                    tokio::task::yield_now().await;
                 }
-                tokio::task::yield_now().await;
-            }
-            served
-        }));
+                served
+            }));
+        }
     }
     // Locks held across the kill.
     let mut guards = Vec::new();
@@ -243,7 +248,7 @@ async fn a_killed_master_fails_over_and_calls_recover() {
         guards.push(debouncer.try_lock(key, TTL).await.unwrap());
     }
     let killed = Instant::now();
-    cluster.nodes[victim].stop();
+    cluster.nodes[victim].kill_holding_port();
     let cluster = tokio::task::spawn_blocking(move || {
         let replica_up = Instant::now();
         while cluster.masters().len() < 3 {
@@ -291,8 +296,14 @@ async fn a_killed_master_fails_over_and_calls_recover() {
         held.len()
     );
     assert_eq!(overlaps.load(Ordering::SeqCst), 0, "bodies overlapped");
+    // Asynchronous replication may lose the last writes before the kill,
+    // not most of them (all 50 are lost without the lock's NX).
+    assert!(lost * 2 < held.len(), "{lost} of {} lost", held.len());
+    // 5 ms after the failover on a quiet machine; the bound leaves room
+    // for a loaded one (a request stuck on the dead master waits out the
+    // response timeout, then the reconnect's pause).
     assert!(
-        recovered <= failed_over + Duration::from_secs(2),
+        recovered <= failed_over + Duration::from_secs(4),
         "recovered {recovered:?} after the kill, the failover at {failed_over:?}"
     );
 }

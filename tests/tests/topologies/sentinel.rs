@@ -17,7 +17,7 @@ fn holds(server: &redis_debounce_tests::RedisServer, key: &str) -> bool {
 
 /// The master is killed (SIGKILL): once the sentinels promote the
 /// replica (down-after 1 s, then the election), calls go to it within
-/// 2 s, and its locks exclude as before.
+/// 4 s (6 ms on a quiet machine), and its locks exclude as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_is_followed_to_the_one_promoted() {
     let mut set = tokio::task::spawn_blocking(Sentinels::start).await.unwrap();
@@ -30,7 +30,7 @@ async fn a_killed_master_is_followed_to_the_one_promoted() {
     );
     let old = set.master();
     let killed = Instant::now();
-    set.servers[old].stop();
+    set.servers[old].kill_holding_port();
     // Calls meanwhile are unavailable (a typed error), never "held".
     let meanwhile = debouncer.try_lock("during", TTL).await.unwrap_err();
     assert!(meanwhile.error().is_some(), "{meanwhile:?}");
@@ -56,8 +56,10 @@ async fn a_killed_master_is_followed_to_the_one_promoted() {
     };
     let recovered = killed.elapsed();
     println!("sentinel: failover seen after {failed_over:?}, calls recovered after {recovered:?}");
+    // 6 ms after the failover on a quiet machine; the bound leaves room
+    // for a loaded one (the reconnect's pause is up to 1 s).
     assert!(
-        recovered <= failed_over + Duration::from_secs(2),
+        recovered <= failed_over + Duration::from_secs(4),
         "recovered {recovered:?} after the kill, the failover at {failed_over:?}"
     );
     assert!(holds(&set.servers[set.master()], "after"));

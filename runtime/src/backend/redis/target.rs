@@ -28,12 +28,47 @@ pub(crate) enum Target {
     Cluster(Arc<Cluster>),
 }
 
-/// A Redis Cluster's clients: one whose requests time out (a request's
-/// MOVED and ASK retries included), one for waiters, whose `BLPOP` blocks.
+/// A Redis Cluster's clients, a pair per seed node given: one whose
+/// requests time out (a request's MOVED and ASK retries included), one for
+/// waiters, whose `BLPOP` blocks. A connection is made from every seed at
+/// once and the first made is kept: redis-rs tries its seeds one after
+/// another, so a seed that hangs (a dead host that sends no reset) would
+/// stall every connection.
 #[cfg(feature = "cluster")]
 pub(crate) struct Cluster {
-    requests: redis::cluster::ClusterClient,
-    waits: redis::cluster::ClusterClient,
+    requests: Vec<redis::cluster::ClusterClient>,
+    waits: Vec<redis::cluster::ClusterClient>,
+}
+
+#[cfg(feature = "cluster")]
+impl Cluster {
+    async fn connect(
+        clients: &[redis::cluster::ClusterClient],
+    ) -> RedisResult<redis::cluster_async::ClusterConnection> {
+        let mut made = None;
+        let mut failure = None;
+        super::super::each(
+            clients
+                .iter()
+                .map(redis::cluster::ClusterClient::get_async_connection),
+            |_, answer| match answer {
+                Ok(conn) => {
+                    made = Some(conn);
+                    std::ops::ControlFlow::Break(())
+                }
+                Err(error) => {
+                    failure.get_or_insert(error);
+                    std::ops::ControlFlow::Continue(())
+                }
+            },
+        )
+        .await;
+        match (made, failure) {
+            (Some(conn), _) => Ok(conn),
+            (None, Some(error)) => Err(error),
+            (None, None) => Err(std::io::Error::other("no cluster node").into()),
+        }
+    }
 }
 
 // A `Debouncer` is unwind-safe whatever features are on (features must
@@ -185,8 +220,8 @@ impl Target {
                 }
                 #[cfg(feature = "cluster")]
                 Target::Cluster(cluster) => match response_timeout {
-                    Some(_) => cluster.requests.get_async_connection().await,
-                    None => cluster.waits.get_async_connection().await,
+                    Some(_) => Cluster::connect(&cluster.requests).await,
+                    None => Cluster::connect(&cluster.waits).await,
                 }
                 .map(Link::Cluster),
             }
@@ -334,10 +369,9 @@ impl Target {
             return Err(crate::Error::config("no cluster node given"));
         }
         let tls = infos.iter().any(|(_, tls)| *tls);
-        let builder = || {
-            let builder =
-                redis::cluster::ClusterClient::builder(infos.iter().map(|(info, _)| info.clone()))
-                    .connection_timeout(reach.connect_timeout);
+        let builder = |seed: &redis::ConnectionInfo| {
+            let builder = redis::cluster::ClusterClient::builder([seed.clone()])
+                .connection_timeout(reach.connect_timeout);
             #[cfg(feature = "tls")]
             if tls && reach.tls.is_set() {
                 return builder.certs(reach.tls.certificates());
@@ -346,12 +380,23 @@ impl Target {
             let _ = tls;
             builder
         };
+        let clients = |response_timeout: Option<Duration>| {
+            infos
+                .iter()
+                .map(|(seed, _)| {
+                    let builder = builder(seed);
+                    match response_timeout {
+                        Some(timeout) => builder.response_timeout(timeout),
+                        None => builder,
+                    }
+                    .build()
+                    .map_err(config)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
         Ok(Target::Cluster(Arc::new(Cluster {
-            requests: builder()
-                .response_timeout(reach.response_timeout)
-                .build()
-                .map_err(config)?,
-            waits: builder().build().map_err(config)?,
+            requests: clients(Some(reach.response_timeout))?,
+            waits: clients(None)?,
         })))
     }
 }
