@@ -955,3 +955,50 @@ async fn boxed_values_borrowed_receivers_and_impl_future_with_replay() {
     );
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+// ---- a body whose first statement looks like #[async_trait]'s own ---------
+
+#[async_trait::async_trait]
+trait Tally {
+    async fn tally(&self, id: u32, entered: &AtomicUsize) -> Result<usize, Busy>;
+}
+
+struct Tallier {
+    debouncer: Debouncer,
+}
+
+#[async_trait::async_trait]
+impl Tally for Tallier {
+    #[debounce(key = "tally:{id}", ttl = 30, using = self.debouncer)]
+    async fn tally(&self, id: u32, entered: &AtomicUsize) -> Result<usize, Busy> {
+        // #[async_trait] wraps the body in `let __ret = { .. };`: this one
+        // is then shaped like its own declarations (a block that binds and
+        // yields a name), but it runs code of ours, under the lock.
+        let before = Ok(entered.fetch_add(1, Ordering::SeqCst));
+        before
+    }
+}
+
+/// A first statement shaped like `#[async_trait]`'s declarations but
+/// running code of the user's is part of the body: it does not run while
+/// the key is held.
+#[tokio::test]
+async fn an_async_trait_bodys_first_statement_runs_under_the_lock() {
+    let counter = Tallier {
+        debouncer: Debouncer::memory(),
+    };
+    let entered = AtomicUsize::new(0);
+    let held = counter
+        .debouncer
+        .try_lock("tally:1", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(counter.tally(1, &entered).await.unwrap_err().is_held());
+    assert_eq!(
+        entered.load(Ordering::SeqCst),
+        0,
+        "ran while the key was held"
+    );
+    drop(held);
+    assert_eq!(counter.tally(1, &entered).await.unwrap(), 0);
+}
