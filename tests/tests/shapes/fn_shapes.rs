@@ -970,6 +970,7 @@ struct Tallier {
 #[async_trait::async_trait]
 impl Tally for Tallier {
     #[debounce(key = "tally:{id}", ttl = 30, using = self.debouncer)]
+    #[allow(clippy::let_and_return, reason = "the shape under test")]
     async fn tally(&self, id: u32, entered: &AtomicUsize) -> Result<usize, Busy> {
         // #[async_trait] wraps the body in `let __ret = { .. };`: this one
         // is then shaped like its own declarations (a block that binds and
