@@ -305,3 +305,33 @@ async fn a_failed_renewal_is_tried_again() {
     );
     assert!(guard.release().await.unwrap());
 }
+
+/// On Redis the watchdog runs on the `Debouncer`'s connection thread: a
+/// body that blocks its current-thread runtime (no await for 2.5 s of a
+/// 1 s lease) is still renewed.
+#[test]
+fn renewal_runs_on_the_connection_thread_while_the_body_blocks() {
+    let server = redis_debounce_tests::RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let debouncer = Debouncer::open(&server.url()).unwrap();
+        let ttl = Duration::from_secs(1);
+        let guard = debouncer
+            .lock("blocking", ttl)
+            .renew()
+            .acquire()
+            .await
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2_500));
+        assert!(
+            !guard.lease().is_lost(),
+            "not renewed while the runtime was blocked"
+        );
+        let other = Debouncer::open(&server.url()).unwrap();
+        assert!(other.try_lock("blocking", ttl).await.unwrap_err().is_held());
+        assert!(guard.release().await.unwrap());
+    });
+}
