@@ -239,7 +239,7 @@ impl Builder {
     /// - `redis+sentinel://[user:pass@]host:port,host:port/service[/db]`:
     ///   the master of `service` as those sentinels name it (the
     ///   credentials and database are the master's; see
-    ///   [`sentinel_auth`](Self::sentinel_auth) for the sentinels'), with
+    ///   `sentinel_auth` for the sentinels'), with
     ///   the `sentinel` feature;
     /// - `redis+cluster://[user:pass@]host:port,host:port`: the Redis
     ///   Cluster those nodes belong to, with the `cluster` feature;

@@ -46,6 +46,12 @@
 //!   one function.
 //! - [`Busy`]: the answer instead of a run: held by another caller, or the
 //!   backend was unavailable (never confused).
+//!
+//! Cargo features: `serde` (`replay`), `axum` and `actix-web` (handlers'
+//! responses and extractors), `tls` (`rediss://`), and one per topology
+//! beyond one server: `cluster` (Redis Cluster), `sentinel` (a master
+//! found through sentinels) and `redlock` (a lock on a majority of
+//! independent masters); see [`Builder::open`] for their URLs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod acquire;
