@@ -336,3 +336,55 @@ async fn a_split_vote_still_elects_one_holder() {
         }
     }
 }
+
+/// The number of `SET` commands a node ran since it started.
+fn sets(nodes: &RedlockNodes, at: usize) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut nodes.nodes[at].connection())
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_set:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+/// A key held for another on every node (so nothing was granted) is
+/// answered "held" at once: one try per node (a plain `SET NX` and the
+/// script's), no retries, which are for a caller that got some nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_everywhere_is_answered_at_once() {
+    let nodes = RedlockNodes::start(5);
+    let debouncer = redlock(&nodes);
+    held_elsewhere(&nodes, &[0, 1, 2, 3, 4], "debounce:{taken}");
+    let before: Vec<u64> = (0..5).map(|at| sets(&nodes, at)).collect();
+    assert!(
+        debouncer
+            .try_lock("taken", TTL)
+            .await
+            .unwrap_err()
+            .is_held()
+    );
+    debouncer.flush().await.unwrap();
+    for (at, before) in before.iter().enumerate() {
+        let asked = sets(&nodes, at) - before;
+        assert!(asked <= 2, "node {at} was asked {asked} times");
+    }
+}
+
+/// Held elsewhere on one node of three, the other two down: no majority
+/// can be known either way, so the answer is unavailable, not "held".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_holder_and_two_nodes_down_is_unavailable() {
+    let mut nodes = RedlockNodes::start(3);
+    let debouncer = redlock(&nodes);
+    held_elsewhere(&nodes, &[0], "debounce:{half}");
+    nodes.nodes[1].stop();
+    nodes.nodes[2].stop();
+    let busy = debouncer.try_lock("half", TTL).await.unwrap_err();
+    assert!(!busy.is_held(), "{busy:?}");
+    assert!(
+        matches!(busy.error(), Some(Error::NoQuorum { .. })),
+        "{busy:?}"
+    );
+}
