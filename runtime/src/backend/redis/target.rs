@@ -45,29 +45,41 @@ impl Cluster {
     async fn connect(
         clients: &[redis::cluster::ClusterClient],
     ) -> RedisResult<redis::cluster_async::ClusterConnection> {
-        let mut made = None;
-        let mut failure = None;
-        super::super::each(
+        first_made(
             clients
                 .iter()
                 .map(redis::cluster::ClusterClient::get_async_connection),
-            |_, answer| match answer {
-                Ok(conn) => {
-                    made = Some(conn);
-                    std::ops::ControlFlow::Break(())
-                }
-                Err(error) => {
-                    failure.get_or_insert(error);
-                    std::ops::ControlFlow::Continue(())
-                }
-            },
+            "no cluster node",
         )
-        .await;
-        match (made, failure) {
-            (Some(conn), _) => Ok(conn),
-            (None, Some(error)) => Err(error),
-            (None, None) => Err(std::io::Error::other("no cluster node").into()),
+        .await
+    }
+}
+
+/// The first of `attempts` (all made at once) to succeed, the others
+/// dropped; when none does, the first error (`none` when there was none
+/// to make).
+#[cfg(any(feature = "sentinel", feature = "cluster"))]
+async fn first_made<T>(
+    attempts: impl IntoIterator<Item = impl Future<Output = RedisResult<T>>>,
+    none: &str,
+) -> RedisResult<T> {
+    let mut made = None;
+    let mut failure = None;
+    super::super::each(attempts, |_, answer| match answer {
+        Ok(value) => {
+            made = Some(value);
+            std::ops::ControlFlow::Break(())
         }
+        Err(error) => {
+            failure.get_or_insert(error);
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .await;
+    match (made, failure) {
+        (Some(value), _) => Ok(value),
+        (None, Some(error)) => Err(error),
+        (None, None) => Err(std::io::Error::other(none.to_owned()).into()),
     }
 }
 
@@ -116,29 +128,13 @@ impl Sentinel {
     /// The master's client, from the first sentinel whose answer checks
     /// out (its role is master); all are asked at once.
     async fn master(&self) -> RedisResult<Client> {
-        let mut master = None;
-        let mut failure = None;
-        super::super::each(
+        first_made(
             self.clients
                 .iter()
                 .map(|client| async move { client.lock().await.async_get_client().await }),
-            |_, answer| match answer {
-                Ok(client) => {
-                    master = Some(client);
-                    std::ops::ControlFlow::Break(())
-                }
-                Err(error) => {
-                    failure.get_or_insert(error);
-                    std::ops::ControlFlow::Continue(())
-                }
-            },
+            "no sentinel",
         )
-        .await;
-        match (master, failure) {
-            (Some(client), _) => Ok(client),
-            (None, Some(error)) => Err(error),
-            (None, None) => Err(std::io::Error::other("no sentinel").into()),
-        }
+        .await
     }
 
     /// Listens on a sentinel for `+switch-master` of this service and calls
