@@ -215,17 +215,24 @@ async fn a_minority_still_ours_is_not_a_majority() {
         .expect("renewal on one node of three loses the lease");
 }
 
+/// A Redlock `Debouncer` whose answers may take 10 s, its connections
+/// already open.
+async fn patient(nodes: &RedlockNodes) -> Debouncer {
+    let debouncer = Debouncer::builder()
+        .response_timeout(Duration::from_secs(10))
+        .redlock(nodes.urls())
+        .unwrap();
+    drop(debouncer.try_lock("warm", TTL).await.unwrap());
+    debouncer
+}
+
 /// An acquire that took longer than its validity (every node held its
 /// writes back for 4 s of a 3 s lease) is not handed out: it is given
 /// back and taken again, and the lease then is fresh.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acquire_slower_than_its_validity_is_taken_again() {
     let nodes = RedlockNodes::start(3);
-    let debouncer = Debouncer::builder()
-        .response_timeout(Duration::from_secs(10))
-        .redlock(nodes.urls())
-        .unwrap();
-    drop(debouncer.try_lock("warm", TTL).await.unwrap());
+    let debouncer = patient(&nodes).await;
     for node in &nodes.nodes {
         node.pause_writes(Duration::from_secs(4));
     }
@@ -241,11 +248,7 @@ async fn an_acquire_slower_than_its_validity_is_taken_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_node_costs_nothing() {
     let nodes = RedlockNodes::start(3);
-    let debouncer = Debouncer::builder()
-        .response_timeout(Duration::from_secs(10))
-        .redlock(nodes.urls())
-        .unwrap();
-    drop(debouncer.try_lock("warm", TTL).await.unwrap());
+    let debouncer = patient(&nodes).await;
     nodes.nodes[2].pause();
     let started = std::time::Instant::now();
     let guard = debouncer.try_lock("quick", TTL).await.unwrap();
