@@ -183,6 +183,9 @@ fn options(plan: &Plan) -> TokenStream {
         OnError::Reject => quote!(#private::OnError::Reject),
         OnError::Allow => quote!(#private::OnError::Allow),
     };
+    let name = plan.sig.ident.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name);
+    let template = args.key.value();
     quote! {
         #private::Options {
             ttl: #ttl,
@@ -194,6 +197,8 @@ fn options(plan: &Plan) -> TokenStream {
             replay: #replay,
             stored_as: #stored_as,
             on_error: #on_error,
+            name: #name,
+            template: #template,
         }
     }
 }

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tracing::{Instrument as _, Span};
 
 use crate::backend::{self, Acquire, Ask, Backend, Mode};
 use crate::key::LockKey;
+use crate::observe::Outcome;
 use crate::renew::Renewal;
 use crate::token::Token;
 use crate::{Busy, Debouncer, Error, LockGuard};
@@ -19,6 +21,52 @@ impl Debouncer {
         key: LockKey,
         policy: &Policy,
         mode: Mode,
+    ) -> Result<Granted, Busy> {
+        let span = self
+            .observer()
+            .span(policy.function, policy.template, key.logical());
+        let started = Instant::now();
+        let granted = self
+            .take(key, policy, mode, &span)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &granted {
+            Ok(Granted::Lock(_)) => Outcome::Acquired,
+            Ok(Granted::Stored(..)) => Outcome::Replayed,
+            Err(busy) if busy.is_cooling_down() => Outcome::CoolingDown,
+            Err(busy) if busy.error().is_none() => Outcome::Busy,
+            Err(_) if policy.unlocked => Outcome::RanUnlocked,
+            Err(_) => Outcome::Unavailable,
+        };
+        self.observer()
+            .decided(&span, policy.function, outcome, started.elapsed());
+        span.in_scope(|| match &granted {
+            Err(busy) => match busy.error() {
+                Some(error) if outcome == Outcome::Unavailable => {
+                    tracing::warn!(%error, "redis-debounce: the backend failed; the call is turned away");
+                }
+                Some(error) => {
+                    tracing::warn!(%error, "redis-debounce: the backend failed; running without the lock (on_error = \"allow\")");
+                }
+                None => tracing::debug!(
+                    retry_after = ?busy.retry_after(),
+                    "redis-debounce: the key is taken; the call is turned away"
+                ),
+            },
+            Ok(Granted::Stored(..)) => {
+                tracing::debug!("redis-debounce: a stored result answers the call");
+            }
+            Ok(Granted::Lock(_)) => {}
+        });
+        granted
+    }
+
+    async fn take(
+        &self,
+        key: LockKey,
+        policy: &Policy,
+        mode: Mode,
+        span: &Span,
     ) -> Result<Granted, Busy> {
         let (mut ask, mut waiting) = policy.start(&key, self.backend())?;
         loop {
@@ -33,7 +81,7 @@ impl Debouncer {
             let timeout = match waiting.step(&key, answer) {
                 Step::Taken(fence, taken_at) => {
                     let taken_at = taken_at.unwrap_or_else(|| waiting.last_ask());
-                    return Ok(self.granted(key, asked, fence, policy, taken_at, mode));
+                    return Ok(self.granted(key, asked, (fence, taken_at), policy, mode, span));
                 }
                 Step::Done(done) => return done,
                 Step::Wait(timeout) => timeout,
@@ -48,7 +96,10 @@ impl Debouncer {
                     continue;
                 }
             };
-            if let Err(error) = self.backend().wait(&key.full, mark, timeout, mode).await {
+            let counted = self.observer().waiting(policy.function);
+            let woken = self.backend().wait(&key.full, mark, timeout, mode).await;
+            drop(counted);
+            if let Err(error) = woken {
                 return Err(Busy::unavailable(key.logical().into(), error));
             }
         }
@@ -63,13 +114,14 @@ impl Debouncer {
         &self,
         key: LockKey,
         ask: Ask,
-        fence: Option<u64>,
+        (fence, taken_at): (Option<u64>, Instant),
         policy: &Policy,
-        taken_at: Instant,
         mode: Mode,
+        span: &Span,
     ) -> Granted {
         let valid_until = taken_at + self.backend().validity(Duration::from_millis(ask.ttl_ms));
         let mut guard = LockGuard::new(self.clone(), key, ask.token, fence, valid_until);
+        guard.observed(policy.function, span.clone());
         if policy.renew {
             let watchdog = Renewal {
                 debouncer: self.clone(),
@@ -77,6 +129,8 @@ impl Debouncer {
                 token: ask.token,
                 ttl_ms: ask.ttl_ms,
                 stop_at: policy.max_hold.map(|max_hold| taken_at + max_hold),
+                function: policy.function,
+                span: span.clone(),
             }
             .start(mode);
             guard.watch(watchdog);
@@ -88,6 +142,7 @@ impl Debouncer {
 /// What a lock request asks for beyond the lease (the attribute's policy
 /// arguments).
 #[derive(Debug, Clone, Default)]
+#[allow(clippy::struct_excessive_bools, reason = "the attribute's flags")]
 pub(crate) struct Policy {
     pub(crate) ttl: Duration,
     pub(crate) wait: Option<Duration>,
@@ -95,6 +150,14 @@ pub(crate) struct Policy {
     pub(crate) max_hold: Option<Duration>,
     pub(crate) fence: bool,
     pub(crate) replay: bool,
+    /// The fn's name (`#[debounce]`; empty for the programmatic API), for
+    /// spans and metric labels.
+    pub(crate) function: &'static str,
+    /// The key's template (`#[debounce]`), shown instead of the key when
+    /// keys are redacted.
+    pub(crate) template: &'static str,
+    /// A backend failure runs the body unlocked (`on_error = "allow"`).
+    pub(crate) unlocked: bool,
 }
 
 impl Policy {

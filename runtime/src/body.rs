@@ -55,6 +55,11 @@ pub async fn scope<T, F: Future<Output = T>>(
     guard: Option<LockGuard>,
     body: F,
 ) -> (T, Option<LockGuard>) {
+    // The body runs in the call's span: its events are the call's.
+    let span = guard
+        .as_ref()
+        .map_or_else(tracing::Span::none, |guard| guard.span().clone());
+    let body = tracing::Instrument::instrument(body, span);
     let mut scoped = std::pin::pin!(TASK_BODY.scope(guard, body));
     let output = scoped.as_mut().await;
     (output, scoped.take_value().flatten())
@@ -65,7 +70,10 @@ pub async fn scope<T, F: Future<Output = T>>(
 /// or panic in the body releases the lock).
 #[must_use]
 pub fn enter(guard: Option<LockGuard>, confirm: bool) -> Entered {
+    // The body runs in the call's span: its events are the call's.
+    let span = guard.as_ref().map(|guard| guard.span().clone().entered());
     Entered {
+        span,
         previous: Some(THREAD_BODY.with(|current| current.replace(SyncBody::Inside(guard)))),
         confirm,
     }
@@ -79,6 +87,10 @@ pub struct Entered {
     /// Dropped with the guard, it waits until Redis ran the release
     /// (`confirm` on a sync fn whose body is not wrapped).
     confirm: bool,
+    /// The call's span, entered until the body is over (a field, so it is
+    /// left after the drop's release).
+    #[allow(dead_code, reason = "held for its drop")]
+    span: Option<tracing::span::EnteredSpan>,
 }
 
 impl Entered {

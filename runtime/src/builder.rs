@@ -1,10 +1,12 @@
 //! How a [`Debouncer`] is made: [`Debouncer::open`], [`Debouncer::memory`]
 //! and the [`Builder`] for settings beyond the defaults.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::redis::{Reach, RedisBackend};
 use crate::backend::{self, Backend};
+use crate::observe::Observer;
 use crate::{Debouncer, Error};
 
 mod urls;
@@ -14,6 +16,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The largest result stored for `replay` unless configured: 1 MiB.
 pub(crate) const DEFAULT_MAX_STORED: usize = 1 << 20;
+const DEFAULT_SPAN_LEVEL: tracing::Level = tracing::Level::DEBUG;
 
 impl Debouncer {
     /// A `Debouncer` for the Redis server at `url` (`redis://`, `rediss://`
@@ -51,6 +54,7 @@ impl Debouncer {
             DEFAULT_PREFIX.into(),
             Backend::Memory(backend::memory::MemoryBackend::default()),
             DEFAULT_MAX_STORED,
+            Arc::new(Observer::new(false, DEFAULT_SPAN_LEVEL)),
         )
     }
 
@@ -79,6 +83,8 @@ pub struct Builder {
     connect_timeout: Duration,
     response_timeout: Duration,
     max_stored: usize,
+    redact_keys: bool,
+    span_level: tracing::Level,
     /// Certificates for `rediss://` beyond the public roots.
     #[cfg(feature = "tls")]
     tls: crate::backend::redis::Tls,
@@ -108,6 +114,8 @@ impl Default for Builder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             max_stored: DEFAULT_MAX_STORED,
+            redact_keys: false,
+            span_level: DEFAULT_SPAN_LEVEL,
             #[cfg(feature = "tls")]
             tls: crate::backend::redis::Tls::default(),
             #[cfg(feature = "sentinel")]
@@ -215,6 +223,39 @@ impl Builder {
         self
     }
 
+    /// Keeps keys out of spans and log events (they may carry user data: an
+    /// email, an account number). A `#[debounce]` call then shows its key's
+    /// template (`"checkout:{user.id}"`), which holds no argument's value;
+    /// a programmatic one shows `<redacted>`. Off by default.
+    ///
+    /// ```
+    /// let debouncer = redis_debounce::Debouncer::builder().redact_keys(true).memory()?;
+    /// # Ok::<(), redis_debounce::Error>(())
+    /// ```
+    pub fn redact_keys(mut self, redact: bool) -> Self {
+        self.redact_keys = redact;
+        self
+    }
+
+    /// The level of the `debounce` span each call runs in (`DEBUG` by
+    /// default, as tower-http's request spans): raise it to see every
+    /// call under an `INFO` filter.
+    ///
+    /// ```
+    /// let debouncer = redis_debounce::Debouncer::builder()
+    ///     .span_level(tracing::Level::INFO)
+    ///     .memory()?;
+    /// # Ok::<(), redis_debounce::Error>(())
+    /// ```
+    pub fn span_level(mut self, level: tracing::Level) -> Self {
+        self.span_level = level;
+        self
+    }
+
+    fn observer(&self) -> Arc<Observer> {
+        Arc::new(Observer::new(self.redact_keys, self.span_level))
+    }
+
     fn reach(&self) -> Result<Reach, Error> {
         // Longer than zero, and at most 100 years (a deadline a lease and
         // both timeouts past now is still a time the clock can hold).
@@ -225,12 +266,43 @@ impl Builder {
             response_timeout: self.response_timeout,
             #[cfg(feature = "tls")]
             tls: self.tls.clone(),
+            observer: self.observer(),
         })
     }
 
-    fn made(self, backend: Backend) -> Result<Debouncer, Error> {
+    fn made(self, backend: Backend, reach: &Reach) -> Result<Debouncer, Error> {
         let prefix = self.checked_prefix()?;
-        Ok(Debouncer::new(prefix, backend, self.max_stored))
+        let observer = reach.observer.clone();
+        Ok(Debouncer::new(prefix, backend, self.max_stored, observer))
+    }
+
+    /// Opens the URL in `REDIS_URL`, with the key prefix in
+    /// `REDIS_DEBOUNCE_PREFIX` when that is set (else this builder's): the
+    /// variables the `redis-debounce` command line reads, so that an app
+    /// opened this way and the command line see the same locks.
+    ///
+    /// ```
+    /// # // SAFETY: a doctest's own process, one thread.
+    /// # unsafe {
+    /// #     std::env::set_var("REDIS_URL", "redis://127.0.0.1/");
+    /// #     std::env::set_var("REDIS_DEBOUNCE_PREFIX", "shop:");
+    /// # }
+    /// let debouncer = redis_debounce::Debouncer::builder().open_env()?;
+    /// assert_eq!(debouncer.prefix(), "shop:");
+    /// # Ok::<(), redis_debounce::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when `REDIS_URL` is not set, or as
+    /// [`open`](Self::open).
+    pub fn open_env(mut self) -> Result<Debouncer, Error> {
+        if let Ok(prefix) = std::env::var("REDIS_DEBOUNCE_PREFIX") {
+            self.prefix = prefix;
+        }
+        let url = std::env::var("REDIS_URL")
+            .map_err(|_| Error::config("REDIS_URL is not set (or not valid unicode)"))?;
+        self.open(&url)
     }
 
     /// A `Debouncer` for the Redis server, or the topology, at `url`; see
@@ -267,8 +339,9 @@ impl Builder {
     pub fn open(self, url: &str) -> Result<Debouncer, Error> {
         match urls::topology(url)? {
             urls::Topology::Server(url) => {
-                let redis = RedisBackend::open(&url, &self.reach()?)?;
-                self.made(Backend::Redis(redis))
+                let reach = self.reach()?;
+                let redis = RedisBackend::open(&url, &reach)?;
+                self.made(Backend::Redis(redis), &reach)
             }
             #[cfg(feature = "sentinel")]
             urls::Topology::Sentinel { service, nodes } => self.sentinel(&service, nodes),
@@ -327,7 +400,7 @@ impl Builder {
             .as_ref()
             .map(|SentinelAuth(user, password)| (user.clone(), password.clone()));
         let target = backend::redis::Target::sentinel(service, &sentinels, auth.as_ref(), &reach)?;
-        self.made(Backend::Redis(RedisBackend::new(target, &reach)))
+        self.made(Backend::Redis(RedisBackend::new(target, &reach)), &reach)
     }
 
     /// A `Debouncer` for the Redis Cluster that `nodes` (URLs of some of
@@ -356,7 +429,7 @@ impl Builder {
         let nodes: Vec<String> = nodes.into_iter().map(|s| s.as_ref().into()).collect();
         let reach = self.reach()?;
         let target = backend::redis::Target::cluster(&nodes, &reach)?;
-        self.made(Backend::Redis(RedisBackend::new(target, &reach)))
+        self.made(Backend::Redis(RedisBackend::new(target, &reach)), &reach)
     }
 
     /// A `Debouncer` that takes each lock on a majority of the independent
@@ -390,7 +463,7 @@ impl Builder {
             .map(|url| RedisBackend::open(url.as_ref(), &reach))
             .collect::<Result<Vec<_>, _>>()?;
         let redlock = backend::redlock::RedlockBackend::new(nodes)?;
-        self.made(Backend::Redlock(redlock))
+        self.made(Backend::Redlock(redlock), &reach)
     }
 
     /// An in-process `Debouncer`; see [`Debouncer::memory`].
@@ -404,6 +477,7 @@ impl Builder {
             prefix,
             Backend::Memory(backend::memory::MemoryBackend::default()),
             self.max_stored,
+            self.observer(),
         ))
     }
 }

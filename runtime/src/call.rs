@@ -43,6 +43,11 @@ pub struct Options {
     pub stored_as: &'static str,
     /// `on_error`.
     pub on_error: OnError,
+    /// The fn's name, for its span and metric labels.
+    pub name: &'static str,
+    /// The key template as written, shown instead of the key when keys are
+    /// redacted.
+    pub template: &'static str,
 }
 
 /// One debounced call between its key and its lock.
@@ -92,6 +97,9 @@ pub fn call(
             max_hold: options.max_hold,
             fence: options.fence,
             replay: options.replay.is_some(),
+            function: options.name,
+            template: options.template,
+            unlocked: options.on_error == OnError::Allow,
         },
         on_error: options.on_error,
         end: End {
@@ -192,10 +200,8 @@ fn decide<R>(
         Err(busy) => busy,
     };
     match (on_error, busy.error()) {
-        (OnError::Allow, Some(error)) => {
-            tracing::warn!(key = busy.key(), %error, "redis-debounce: backend failed; running without the lock (on_error = \"allow\")");
-            Ok(Start::Run(None))
-        }
+        // Logged and counted as `ran_unlocked` by the acquire.
+        (OnError::Allow, Some(_)) => Ok(Start::Run(None)),
         _ => Err(busy),
     }
 }
@@ -218,12 +224,14 @@ impl End {
         let store = self.replay.zip(stored).and_then(|(window, payload)| {
             let framed = payload.frame(self.fingerprint, self.stored_as);
             if framed.len() > max {
-                tracing::warn!(
-                    key = guard.key(),
-                    bytes = framed.len(),
-                    max,
-                    "redis-debounce: the result is larger than max_stored_result and is not stored for replay"
-                );
+                // In the call's span, which shows the key (or not).
+                guard.span().in_scope(|| {
+                    tracing::warn!(
+                        bytes = framed.len(),
+                        max,
+                        "redis-debounce: the result is larger than max_stored_result and is not stored for replay"
+                    );
+                });
                 return None;
             }
             Some((framed, millis(window)))

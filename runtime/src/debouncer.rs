@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::Error;
 use crate::backend::Backend;
 use crate::key::LockKey;
+use crate::observe::Observer;
 
 /// A lock service: a Redis server or the in-process backend, with a key
 /// prefix and timeouts.
@@ -52,6 +53,8 @@ struct Inner {
     backend: Backend,
     /// The largest result stored for `replay`, in bytes.
     max_stored: usize,
+    /// Counters and trace settings, shared with the backend.
+    observer: Arc<Observer>,
 }
 
 impl fmt::Debug for Debouncer {
@@ -70,14 +73,24 @@ impl AsRef<Debouncer> for Debouncer {
 }
 
 impl Debouncer {
-    pub(crate) fn new(prefix: Box<str>, backend: Backend, max_stored: usize) -> Self {
+    pub(crate) fn new(
+        prefix: Box<str>,
+        backend: Backend,
+        max_stored: usize,
+        observer: Arc<Observer>,
+    ) -> Self {
         Debouncer {
             inner: Arc::new(Inner {
                 prefix,
                 backend,
                 max_stored,
+                observer,
             }),
         }
+    }
+
+    pub(crate) fn observer(&self) -> &Observer {
+        &self.inner.observer
     }
 
     /// The largest result stored for `replay`, in bytes (see

@@ -58,6 +58,11 @@ pub struct LockGuard {
     /// smaller guard moves cheaper on every call.
     watchdog: Option<Box<Watchdog>>,
     released: bool,
+    /// The call's fn (metric labels) and span, and when the lock was
+    /// granted (its hold time).
+    function: &'static str,
+    span: tracing::Span,
+    granted: Instant,
 }
 
 impl fmt::Debug for LockGuard {
@@ -87,7 +92,21 @@ impl LockGuard {
             lease: OnceLock::new(),
             watchdog: None,
             released: false,
+            function: "",
+            span: tracing::Span::none(),
+            granted: Instant::now(),
         }
+    }
+
+    /// The call's fn name and span.
+    pub(crate) fn observed(&mut self, function: &'static str, span: tracing::Span) {
+        self.function = function;
+        self.span = span;
+    }
+
+    /// The call's span: the body runs in it.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     /// Renews the lease while the guard lives (`renew`).
@@ -256,20 +275,35 @@ impl LockGuard {
         })
     }
 
-    /// Stops renewal and marks the lease over, before the lock is given up.
+    /// Stops renewal and marks the lease over, before the lock is given
+    /// up; counts the hold, and a lease that ran out before it.
     fn end(&mut self) {
         self.watchdog = None;
-        if let Some(lease) = self.lease.get() {
-            lease.mark_lost();
+        let now = Instant::now();
+        let ran_out = now >= self.valid_until_tokio();
+        // Renewal that found the lock gone counted it already.
+        let counted = self.lease.get().is_some_and(|lease| !lease.mark_lost());
+        let observer = self.debouncer.observer();
+        observer.released(self.function, now.saturating_duration_since(self.granted));
+        if ran_out && !counted {
+            observer.lost(self.function);
+            self.span.in_scope(|| {
+                tracing::warn!(
+                    "redis-debounce: the body ran past its lease; another caller may have run alongside it (a longer ttl, or renew, would keep it)"
+                );
+            });
         }
+    }
+
+    fn valid_until_tokio(&self) -> Instant {
+        self.lease
+            .get()
+            .map_or(self.valid_until, Lease::valid_until)
     }
 
     /// When the lease runs out by our clock: renewal moves it.
     fn valid_until(&self) -> std::time::Instant {
-        self.lease
-            .get()
-            .map_or(self.valid_until, Lease::valid_until)
-            .into_std()
+        self.valid_until_tokio().into_std()
     }
 
     async fn finish(mut self, finish: Finish) -> Result<bool, Error> {

@@ -46,15 +46,21 @@
 //!   one function.
 //! - [`Busy`]: the answer instead of a run: held by another caller, or the
 //!   backend was unavailable (never confused).
+//! - Operating it: a `debounce` span per call, [`Debouncer::stats`],
+//!   metrics (feature `metrics`), and [`Debouncer::admin`] to list,
+//!   inspect, release and purge locks (the `redis-debounce` command line,
+//!   feature `cli`, is built on it).
 //!
 //! Cargo features: `serde` (`replay`), `axum` and `actix-web` (handlers'
 //! responses and extractors), `tls` (`rediss://`), and one per topology
 //! beyond one server: `cluster` (Redis Cluster), `sentinel` (a master
 //! found through sentinels) and `redlock` (a lock on a majority of
-//! independent masters); see [`Builder::open`] for their URLs.
+//! independent masters); see [`Builder::open`] for their URLs; `metrics`
+//! (the `metrics` facade) and `cli` (the `redis-debounce` binary).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod acquire;
+mod admin;
 mod backend;
 mod blocking;
 mod body;
@@ -67,6 +73,7 @@ mod guard;
 mod install;
 mod key;
 mod lease;
+mod observe;
 mod outcome;
 mod renew;
 mod request;
@@ -78,6 +85,7 @@ mod web;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use crate::admin::{Admin, LockInfo, LockState, Purged};
 pub use crate::body::lease;
 pub use crate::builder::Builder;
 pub use crate::busy::{Busy, BusyReason};
@@ -86,6 +94,7 @@ pub use crate::error::{BackendError, Error};
 pub use crate::guard::LockGuard;
 pub use crate::install::{install, installed};
 pub use crate::lease::Lease;
+pub use crate::observe::{Outcome, Stats};
 #[cfg(feature = "serde")]
 pub use crate::request::Acquired;
 pub use crate::request::LockRequest;

@@ -36,6 +36,9 @@ pub(crate) struct Renewal {
     pub(crate) ttl_ms: u64,
     /// Renewal stops here (`max_hold`); the lease then runs out by itself.
     pub(crate) stop_at: Option<Instant>,
+    /// The call's, for metric labels and the events of renewal.
+    pub(crate) function: &'static str,
+    pub(crate) span: tracing::Span,
 }
 
 impl Renewal {
@@ -63,8 +66,8 @@ impl Renewal {
             Ok(false) => {
                 // Not when the call itself ended meanwhile (its release won).
                 if self.lease.mark_lost() {
+                    self.debouncer.observer().lost(self.function);
                     tracing::warn!(
-                        key = self.lease.key(),
                         "redis-debounce: the lock was lost while its body ran (renewal found it gone or someone else's)"
                     );
                 }
@@ -73,7 +76,7 @@ impl Renewal {
             Err(error) => {
                 // The lease may still be ours: try again next time; the
                 // clock marks it lost if it runs out meanwhile.
-                tracing::warn!(key = self.lease.key(), %error, "redis-debounce: lease renewal failed");
+                tracing::warn!(%error, "redis-debounce: lease renewal failed; trying again");
                 true
             }
         }
@@ -96,12 +99,14 @@ impl Renewal {
             },
         };
         if let Some(runtime) = runtime {
-            return Some(Watchdog::Task(runtime.spawn(self.run()).abort_handle()));
+            let span = self.span.clone();
+            let task = runtime.spawn(tracing::Instrument::instrument(self.run(), span));
+            return Some(Watchdog::Task(task.abort_handle()));
         }
         let (stop, stopped) = mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("redis-debounce-renew".into())
-            .spawn(move || self.run_blocking(&stopped));
+            .spawn(move || self.span.clone().in_scope(|| self.run_blocking(&stopped)));
         match spawned {
             Ok(_) => Some(Watchdog::Thread(stop)),
             Err(error) => {
@@ -165,6 +170,8 @@ mod tests {
             token: Token::random(),
             ttl_ms: 3000,
             stop_at,
+            function: "",
+            span: tracing::Span::none(),
         };
         assert_eq!(renewal(None).next_lease(now), Some(3000));
         let capped = renewal(Some(now + Duration::from_millis(1500)));

@@ -895,17 +895,24 @@ macro_rules! __memory_test {
     };
 }
 
-/// Counts the WARN events that name a key (the library's warnings do): a
-/// subscriber of a few lines, no logging crate needed. Install it with
+/// Counts the WARN events that name a key, themselves or by the span they
+/// are in (a debounced call's `debounce` span names it): a subscriber of a
+/// few lines, no logging crate needed. Install it with
 /// `tracing::subscriber::set_default` or `with_default`.
 #[derive(Debug, Default)]
-pub struct Warnings(std::sync::atomic::AtomicUsize);
+pub struct Warnings {
+    count: std::sync::atomic::AtomicUsize,
+    /// Spans made so far, and which of them name a key.
+    spans: std::sync::Mutex<Vec<bool>>,
+    /// The spans entered, innermost last.
+    entered: std::sync::Mutex<Vec<u64>>,
+}
 
 impl Warnings {
     /// How many were logged so far.
     #[must_use]
     pub fn count(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -913,19 +920,32 @@ impl tracing::Subscriber for Warnings {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
         true
     }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut spans = self.spans.lock().unwrap();
+        spans.push(span.metadata().fields().field("key").is_some());
+        tracing::span::Id::from_u64(spans.len() as u64)
     }
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
-        let names_a_key = event.metadata().fields().field("key").is_some();
+        let in_keyed_span = self.entered.lock().unwrap().iter().any(|id| {
+            let at = usize::try_from(*id).unwrap() - 1;
+            self.spans.lock().unwrap()[at]
+        });
+        let names_a_key = event.metadata().fields().field("key").is_some() || in_keyed_span;
         if *event.metadata().level() == tracing::Level::WARN && names_a_key {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
+    fn enter(&self, span: &tracing::span::Id) {
+        self.entered.lock().unwrap().push(span.into_u64());
+    }
+    fn exit(&self, span: &tracing::span::Id) {
+        let mut entered = self.entered.lock().unwrap();
+        if let Some(at) = entered.iter().rposition(|id| *id == span.into_u64()) {
+            entered.remove(at);
+        }
+    }
 }
 
 /// Polls `future` once, with the current task's waker: how a test drives a

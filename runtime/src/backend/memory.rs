@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Acquire, Ask, Finish};
+use crate::admin::{Done, Op, Raw};
 use crate::token::Token;
 
 /// How many inserts between two sweeps of expired entries.
@@ -210,6 +211,115 @@ impl MemoryBackend {
             .wait_timeout_while(state, timeout, |state| state.releases == mark)
             .unwrap_or_else(PoisonError::into_inner);
         state.waiters -= 1;
+    }
+}
+
+impl MemoryBackend {
+    /// The admin API on the in-process maps. Their waiters are not per
+    /// key, so no lock shows waiters.
+    pub(crate) fn admin(&self, _prefix: &str, op: Op) -> Done {
+        let mut state = self.state();
+        let now = Instant::now();
+        match op {
+            Op::List { starts, limit } => {
+                let mut keys: Vec<&str> = state
+                    .locks
+                    .iter()
+                    .filter(|(_, entry)| entry.expires > now)
+                    .map(|(key, _)| &**key)
+                    .chain(
+                        state
+                            .results
+                            .iter()
+                            .filter(|(_, (_, until))| *until > now)
+                            .map(|(key, _)| &**key),
+                    )
+                    .filter(|key| key.starts_with(&starts))
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                keys.truncate(limit);
+                let keys: Vec<String> = keys.into_iter().map(Into::into).collect();
+                Done::Listed(
+                    keys.into_iter()
+                        .map(|key| {
+                            let raw = state.raw(&key, now);
+                            (key, raw)
+                        })
+                        .collect(),
+                )
+            }
+            Op::Inspect(key) => Done::Inspected(state.raw(&key, now)),
+            Op::TakeDown { key, value } => {
+                let freed = match state.locks.get_mut(key.as_str()) {
+                    Some(entry) if entry.expires > now && value == Entry::value(entry.owner) => {
+                        entry.owner = None;
+                        entry.expires = entry.taken;
+                        true
+                    }
+                    _ => false,
+                };
+                if freed {
+                    self.wake(state);
+                }
+                Done::TakenDown(freed)
+            }
+            Op::Purge { starts, dry_run } => {
+                let under = |key: &str| key.starts_with(&starts);
+                let mut locks: Vec<Box<str>> = state
+                    .locks
+                    .iter()
+                    .filter(|(key, entry)| entry.expires > now && under(key))
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                let results: Vec<Box<str>> = state
+                    .results
+                    .iter()
+                    .filter(|(key, (_, until))| *until > now && under(key))
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                let keys = (locks.len() + results.len()) as u64;
+                if !dry_run {
+                    for key in &locks {
+                        state.locks.remove(key);
+                    }
+                    for key in &results {
+                        state.results.remove(key);
+                    }
+                }
+                locks.extend(results);
+                locks.sort_unstable();
+                locks.dedup();
+                Done::Purged(locks.len() as u64, keys)
+            }
+        }
+    }
+}
+
+impl Entry {
+    /// The lock's value as Redis would hold it: the owner's token, or
+    /// `cooldown`.
+    fn value(owner: Option<Token>) -> Vec<u8> {
+        owner.map_or_else(|| b"cooldown".to_vec(), |token| token.as_bytes().to_vec())
+    }
+}
+
+impl State {
+    /// What the admin API reads of one key, as `inspect.lua` would.
+    fn raw(&self, key: &str, now: Instant) -> Raw {
+        let ms = |until: Instant| i64::try_from((until - now).as_millis()).unwrap_or(i64::MAX);
+        let lock = self.locks.get(key).filter(|entry| entry.expires > now);
+        let result = self.results.get(key).filter(|(_, until)| *until > now);
+        Raw {
+            value: lock.map_or_else(Vec::new, |entry| Entry::value(entry.owner)),
+            pttl: lock.map_or(-2, |entry| ms(entry.expires)),
+            waiting_pttl: -2,
+            fence: self.fences.get(key).copied(),
+            result_bytes: result.map_or(-1, |(payload, _)| {
+                i64::try_from(payload.len()).unwrap_or(i64::MAX)
+            }),
+            result_pttl: result.map_or(-2, |(_, until)| ms(*until)),
+        }
     }
 }
 

@@ -219,7 +219,6 @@ impl Backend {
 
 /// Polls every future at once, handing each output to `ready` as it
 /// comes, until all are done or `ready` breaks.
-#[cfg(any(feature = "redlock", feature = "sentinel", feature = "cluster"))]
 pub(crate) async fn each<F: Future>(
     futures: impl IntoIterator<Item = F>,
     mut ready: impl FnMut(usize, F::Output) -> std::ops::ControlFlow<()>,

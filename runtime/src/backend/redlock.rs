@@ -364,6 +364,11 @@ impl RedlockBackend {
         }
     }
 
+    /// Its nodes, in the order given (the admin API asks each).
+    pub(crate) fn nodes(&self) -> &[RedisBackend] {
+        &self.nodes
+    }
+
     /// The runtime renewals run on: the first node's connection's.
     pub(crate) fn runtime(&self) -> Result<&tokio::runtime::Handle, Error> {
         self.nodes[0].runtime()

@@ -56,6 +56,7 @@ pub(super) struct Settings {
     pub(super) target: Target,
     pub(super) connect_timeout: Duration,
     pub(super) response_timeout: Duration,
+    pub(super) observer: std::sync::Arc<crate::observe::Observer>,
 }
 
 impl Settings {

@@ -248,7 +248,7 @@ impl Dispatcher {
             if !job.wanted() {
                 if let Kind::Release { .. } = job.kind {
                     tracing::debug!(
-                        key = cmd::key_of(&job.cmd),
+                        key = self.settings.observer.shown(&cmd::key_of(&job.cmd), ""),
                         "redis-debounce: a release was not sent before its lease ran out"
                     );
                     // What Redis would have said: the lock was no longer ours.
@@ -302,7 +302,7 @@ impl Dispatcher {
                         if Instant::now() < until {
                             self.redo.push_back(job);
                         } else {
-                            give_up(&self.failed, job, error);
+                            give_up(&self.settings, &self.failed, job, error);
                         }
                     }
                     Kind::Request | Kind::Acquire { .. } | Kind::Flush => {
@@ -341,7 +341,7 @@ impl Dispatcher {
                 }
                 if let (Kind::Release { .. }, Err(error)) = (job.kind, &answer) {
                     let error = error.clone();
-                    return give_up(&self.failed, job, error);
+                    return give_up(&self.settings, &self.failed, job, error);
                 }
                 let took = matches!(job.kind, Kind::Acquire { .. })
                     && answer.as_ref().is_ok_and(cmd::took_lock);
@@ -364,12 +364,13 @@ impl Dispatcher {
     }
 }
 
-/// A release that could not be made: logged, kept for the next flush, and
-/// told to its caller if one waits.
-fn give_up(failed: &Mutex<Option<Failure>>, job: Job, error: RedisError) {
+/// A release that could not be made: logged, counted, kept for the next
+/// flush, and told to its caller if one waits.
+fn give_up(settings: &Settings, failed: &Mutex<Option<Failure>>, job: Job, error: RedisError) {
     let key = cmd::key_of(&job.cmd);
+    settings.observer.release_failed();
     tracing::warn!(
-        key,
+        key = settings.observer.shown(&key, ""),
         %error,
         "redis-debounce: release failed; the lease will expire by itself"
     );

@@ -13,6 +13,7 @@ use super::{Acquire, Ask, Finish};
 use crate::Error;
 use crate::token::Token;
 
+pub(crate) mod admin;
 mod cmd;
 mod conn;
 mod dispatch;
@@ -48,6 +49,9 @@ pub(crate) struct Reach {
     pub(crate) response_timeout: Duration,
     #[cfg(feature = "tls")]
     pub(crate) tls: Tls,
+    /// The `Debouncer`'s counters: failed releases are counted where they
+    /// fail, on the connection thread.
+    pub(crate) observer: std::sync::Arc<crate::observe::Observer>,
 }
 
 /// Whether a URL's scheme asks for TLS; an error for one that is not
@@ -120,6 +124,7 @@ impl RedisBackend {
                 target,
                 connect_timeout: reach.connect_timeout,
                 response_timeout: reach.response_timeout,
+                observer: reach.observer.clone(),
             },
             driver: OnceLock::new(),
             starting: Mutex::new(()),
@@ -192,7 +197,8 @@ impl RedisBackend {
             // could run the body through. (An answer such as `WRONGTYPE`
             // is reported.)
             Err(error) if refused && cmd::unanswered(&error) => {
-                tracing::debug!(key, %error, "redis-debounce: the key is taken; how long for is unknown");
+                // In the call's span, which shows the key.
+                tracing::debug!(%error, "redis-debounce: the key is taken; how long for is unknown");
                 Ok(Acquire::Held {
                     retry_after: None,
                     cooling: false,
@@ -256,6 +262,9 @@ impl RedisBackend {
                 let _ = driver.release(cmd::finish(key, token, finish), until, false);
             }
             Err(error) => {
+                let observer = &self.settings.observer;
+                observer.release_failed();
+                let key = observer.shown(key, "");
                 tracing::warn!(key, %error, "redis-debounce: release failed; the lease will expire by itself");
             }
         }
@@ -340,6 +349,10 @@ mod tests {
             response_timeout: std::time::Duration::from_secs(1),
             #[cfg(feature = "tls")]
             tls: super::Tls::default(),
+            observer: std::sync::Arc::new(crate::observe::Observer::new(
+                false,
+                tracing::Level::DEBUG,
+            )),
         }
     }
 

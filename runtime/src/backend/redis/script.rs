@@ -37,6 +37,11 @@ static EXTEND_LUA: LazyLock<String> =
 #[cfg(feature = "redlock")]
 pub(super) static RAISE_FENCE_LUA: LazyLock<String> =
     LazyLock::new(|| compact(include_str!("../../scripts/raise_fence.lua")));
+/// The admin API's, sent as text (rarely, and cached by Redis like any).
+pub(super) static INSPECT_LUA: LazyLock<String> =
+    LazyLock::new(|| compact(include_str!("../../scripts/inspect.lua")));
+pub(super) static TAKE_DOWN_LUA: LazyLock<String> =
+    LazyLock::new(|| compact(with_wake!("../../scripts/take_down.lua")));
 pub(super) static RELEASE_LUA: LazyLock<String> =
     LazyLock::new(|| compact(with_wake!("../../scripts/release.lua")));
 

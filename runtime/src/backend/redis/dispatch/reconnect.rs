@@ -101,7 +101,7 @@ impl Dispatcher {
                     }
                     keep.push_back(job);
                 }
-                Kind::Release { .. } => give_up(&self.failed, job, error.clone()),
+                Kind::Release { .. } => give_up(&self.settings, &self.failed, job, error.clone()),
                 Kind::Request | Kind::Acquire { .. } | Kind::Flush => {
                     if let Some(reply) = job.reply {
                         let _ = reply.send((Err(error.clone()), job.cmd));

@@ -1,0 +1,411 @@
+//! What an operator sees: a `tracing` span per debounced call, events for
+//! what needs attention, the counters behind [`Debouncer::stats`], and,
+//! with the `metrics` feature, the same figures through the `metrics`
+//! facade. One [`Observer`] per `Debouncer`, shared with its backend (whose
+//! connection thread reports failed releases).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tracing::{Level, Span};
+
+use crate::Debouncer;
+
+/// How a debounced call started: the `outcome` of its span and the label
+/// of its metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It took the lock and ran.
+    Acquired,
+    /// Another caller held the key: turned away.
+    Busy,
+    /// The key was in a finished call's `cooldown`: turned away.
+    CoolingDown,
+    /// A stored result answered it (`replay`).
+    Replayed,
+    /// The backend failed (or the call was misconfigured): turned away
+    /// (`on_error = "reject"`).
+    Unavailable,
+    /// The backend failed and the body ran without the lock
+    /// (`on_error = "allow"`).
+    RanUnlocked,
+}
+
+impl Outcome {
+    /// Every outcome, in the order of [`as_str`](Self::as_str)'s table.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Acquired,
+        Outcome::Busy,
+        Outcome::CoolingDown,
+        Outcome::Replayed,
+        Outcome::Unavailable,
+        Outcome::RanUnlocked,
+    ];
+
+    /// The name used in spans and metric labels: `acquired`, `busy`,
+    /// `cooling_down`, `replayed`, `unavailable`, `ran_unlocked`.
+    ///
+    /// ```
+    /// assert_eq!(redis_debounce::Outcome::CoolingDown.as_str(), "cooling_down");
+    /// ```
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Acquired => "acquired",
+            Outcome::Busy => "busy",
+            Outcome::CoolingDown => "cooling_down",
+            Outcome::Replayed => "replayed",
+            Outcome::Unavailable => "unavailable",
+            Outcome::RanUnlocked => "ran_unlocked",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A snapshot of a `Debouncer`'s counters since it was made, for those who
+/// use no metrics library: [`Debouncer::stats`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let debouncer = redis_debounce::Debouncer::memory();
+/// let guard = debouncer.try_lock("report:7", Duration::from_secs(30)).await.unwrap();
+/// assert!(debouncer.try_lock("report:7", Duration::from_secs(30)).await.is_err());
+/// let stats = debouncer.stats();
+/// assert_eq!((stats.acquired, stats.busy, stats.held), (1, 1, 1));
+/// drop(guard);
+/// assert_eq!(debouncer.stats().held, 0);
+/// # }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Calls that took the lock.
+    pub acquired: u64,
+    /// Calls turned away because another caller held the key.
+    pub busy: u64,
+    /// Calls turned away by a cooldown.
+    pub cooling_down: u64,
+    /// Calls answered with a stored result.
+    pub replayed: u64,
+    /// Calls turned away because the backend failed.
+    pub unavailable: u64,
+    /// Calls that ran without the lock after a backend failure
+    /// (`on_error = "allow"`).
+    pub ran_unlocked: u64,
+    /// Callers waiting for a key now (`wait`).
+    pub waiting: u64,
+    /// Locks held now by this `Debouncer`'s callers.
+    pub held: u64,
+    /// Leases lost while held: renewal found the lock gone or someone
+    /// else's, or the holder gave it up after its lease ran out.
+    pub lost_leases: u64,
+    /// Releases that could not be made (the lease then ran out by itself).
+    /// On Redlock, counted per node.
+    pub release_failures: u64,
+    /// The time callers spent acquiring (until the outcome), summed.
+    pub acquire_time: Duration,
+    /// The time locks were held (until given up), summed.
+    pub hold_time: Duration,
+}
+
+impl Stats {
+    /// The calls with this outcome.
+    ///
+    /// ```
+    /// use redis_debounce::{Outcome, Stats};
+    /// assert_eq!(Stats::default().calls(Outcome::Busy), 0);
+    /// ```
+    #[must_use]
+    pub fn calls(&self, outcome: Outcome) -> u64 {
+        match outcome {
+            Outcome::Acquired => self.acquired,
+            Outcome::Busy => self.busy,
+            Outcome::CoolingDown => self.cooling_down,
+            Outcome::Replayed => self.replayed,
+            Outcome::Unavailable => self.unavailable,
+            Outcome::RanUnlocked => self.ran_unlocked,
+        }
+    }
+}
+
+impl Debouncer {
+    /// The counters of every call made through this `Debouncer` (and its
+    /// clones) so far. See [`Stats`]; with the `metrics` feature the same
+    /// figures also go to the installed `metrics` recorder.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.observer().stats()
+    }
+}
+
+/// The metric names (see the README's "Operating" section).
+#[cfg(feature = "metrics")]
+pub(crate) mod names {
+    pub(crate) const CALLS: &str = "redis_debounce_calls_total";
+    pub(crate) const ACQUIRE_SECONDS: &str = "redis_debounce_acquire_seconds";
+    pub(crate) const HOLD_SECONDS: &str = "redis_debounce_hold_seconds";
+    pub(crate) const WAITING: &str = "redis_debounce_waiting";
+    pub(crate) const HELD: &str = "redis_debounce_held";
+    pub(crate) const LOST_LEASES: &str = "redis_debounce_lost_leases_total";
+    pub(crate) const RELEASE_FAILURES: &str = "redis_debounce_release_failures_total";
+}
+
+/// The counters and the trace settings of one `Debouncer`.
+#[derive(Debug)]
+pub(crate) struct Observer {
+    /// Keys are kept out of spans and events.
+    redact: bool,
+    /// The level of the call span.
+    level: Level,
+    calls: [AtomicU64; 6],
+    waiting: AtomicU64,
+    held: AtomicU64,
+    lost: AtomicU64,
+    release_failures: AtomicU64,
+    acquire_nanos: AtomicU64,
+    hold_nanos: AtomicU64,
+}
+
+/// What a span or an event shows of a key when keys are redacted.
+const REDACTED: &str = "<redacted>";
+
+impl Observer {
+    pub(crate) fn new(redact: bool, level: Level) -> Self {
+        #[cfg(feature = "metrics")]
+        describe();
+        Observer {
+            redact,
+            level,
+            calls: Default::default(),
+            waiting: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            release_failures: AtomicU64::new(0),
+            acquire_nanos: AtomicU64::new(0),
+            hold_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let calls = |outcome: Outcome| self.calls[outcome as usize].load(Relaxed);
+        Stats {
+            acquired: calls(Outcome::Acquired),
+            busy: calls(Outcome::Busy),
+            cooling_down: calls(Outcome::CoolingDown),
+            replayed: calls(Outcome::Replayed),
+            unavailable: calls(Outcome::Unavailable),
+            ran_unlocked: calls(Outcome::RanUnlocked),
+            waiting: self.waiting.load(Relaxed),
+            held: self.held.load(Relaxed),
+            lost_leases: self.lost.load(Relaxed),
+            release_failures: self.release_failures.load(Relaxed),
+            acquire_time: Duration::from_nanos(self.acquire_nanos.load(Relaxed)),
+            hold_time: Duration::from_nanos(self.hold_nanos.load(Relaxed)),
+        }
+    }
+
+    /// A key as spans and events show it: itself, or (redacted) the
+    /// template it was rendered from, which holds no argument's value.
+    pub(crate) fn shown<'a>(&self, key: &'a str, template: &'static str) -> &'a str {
+        match (self.redact, template) {
+            (false, _) => key,
+            (true, "") => REDACTED,
+            (true, template) => template,
+        }
+    }
+
+    /// The span of one call: `debounce`, at the `Debouncer`'s level, with
+    /// the fn's name, the key, and the outcome once known.
+    pub(crate) fn span(&self, function: &'static str, template: &'static str, key: &str) -> Span {
+        macro_rules! span {
+            ($level:expr) => {
+                tracing::span!(
+                    target: "redis_debounce",
+                    $level,
+                    "debounce",
+                    function,
+                    key = self.shown(key, template),
+                    outcome = tracing::field::Empty,
+                )
+            };
+        }
+        match self.level {
+            Level::ERROR => span!(Level::ERROR),
+            Level::WARN => span!(Level::WARN),
+            Level::INFO => span!(Level::INFO),
+            Level::DEBUG => span!(Level::DEBUG),
+            Level::TRACE => span!(Level::TRACE),
+        }
+    }
+
+    /// A call's outcome: counted, timed, recorded on its span.
+    pub(crate) fn decided(
+        &self,
+        span: &Span,
+        function: &'static str,
+        outcome: Outcome,
+        took: Duration,
+    ) {
+        self.calls[outcome as usize].fetch_add(1, Relaxed);
+        self.acquire_nanos.fetch_add(nanos(took), Relaxed);
+        if outcome == Outcome::Acquired {
+            self.held.fetch_add(1, Relaxed);
+        }
+        span.record("outcome", outcome.as_str());
+        #[cfg(feature = "metrics")]
+        {
+            let outcome = outcome.as_str();
+            metrics::counter!(names::CALLS, "function" => function, "outcome" => outcome)
+                .increment(1);
+            metrics::histogram!(names::ACQUIRE_SECONDS, "function" => function, "outcome" => outcome)
+                .record(took.as_secs_f64());
+            if outcome == "acquired" {
+                metrics::gauge!(names::HELD, "function" => function).increment(1.0);
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = function;
+    }
+
+    /// A lock given up after `held` (its release handed over).
+    pub(crate) fn released(&self, function: &'static str, held: Duration) {
+        self.held.fetch_sub(1, Relaxed);
+        self.hold_nanos.fetch_add(nanos(held), Relaxed);
+        #[cfg(feature = "metrics")]
+        {
+            metrics::gauge!(names::HELD, "function" => function).decrement(1.0);
+            metrics::histogram!(names::HOLD_SECONDS, "function" => function)
+                .record(held.as_secs_f64());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = function;
+    }
+
+    /// A lease lost while held.
+    pub(crate) fn lost(&self, function: &'static str) {
+        self.lost.fetch_add(1, Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!(names::LOST_LEASES, "function" => function).increment(1);
+        #[cfg(not(feature = "metrics"))]
+        let _ = function;
+    }
+
+    /// A release that could not be made.
+    pub(crate) fn release_failed(&self) {
+        self.release_failures.fetch_add(1, Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!(names::RELEASE_FAILURES).increment(1);
+    }
+
+    /// A caller waiting for a key, until the returned value drops.
+    pub(crate) fn waiting(&self, function: &'static str) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::gauge!(names::WAITING, "function" => function).increment(1.0);
+        Waiting {
+            observer: self,
+            function,
+        }
+    }
+}
+
+/// One caller counted as waiting while it lives (a cancelled wait is
+/// uncounted too).
+#[derive(Debug)]
+pub(crate) struct Waiting<'a> {
+    observer: &'a Observer,
+    function: &'static str,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.observer.waiting.fetch_sub(1, Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::gauge!(names::WAITING, "function" => self.function).decrement(1.0);
+        #[cfg(not(feature = "metrics"))]
+        let _ = self.function;
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Names, units and help texts, for exporters that show them.
+#[cfg(feature = "metrics")]
+fn describe() {
+    use metrics::Unit;
+    metrics::describe_counter!(
+        names::CALLS,
+        "Debounced calls, by fn and outcome (acquired, busy, cooling_down, replayed, unavailable, ran_unlocked)."
+    );
+    metrics::describe_histogram!(
+        names::ACQUIRE_SECONDS,
+        Unit::Seconds,
+        "Time from a call's start to its outcome (waiting included), by fn and outcome."
+    );
+    metrics::describe_histogram!(
+        names::HOLD_SECONDS,
+        Unit::Seconds,
+        "Time a lock was held, from its acquire to its release, by fn."
+    );
+    metrics::describe_gauge!(
+        names::WAITING,
+        "Callers waiting for a held key now (`wait`), by fn."
+    );
+    metrics::describe_gauge!(names::HELD, "Locks held now by this process, by fn.");
+    metrics::describe_counter!(
+        names::LOST_LEASES,
+        "Leases lost while their body ran (renewal found the lock gone, or the body outran its lease), by fn."
+    );
+    metrics::describe_counter!(
+        names::RELEASE_FAILURES,
+        "Releases that could not be made; the lease then expires by itself (per node on Redlock)."
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Observer, Outcome};
+    use tracing::Level;
+
+    /// The outcome table indexes the counters: each outcome its own slot.
+    #[test]
+    fn every_outcome_counts_in_its_own_slot() {
+        let observer = Observer::new(false, Level::DEBUG);
+        for (n, outcome) in Outcome::ALL.into_iter().enumerate() {
+            for _ in 0..=n {
+                observer.decided(
+                    &tracing::Span::none(),
+                    "f",
+                    outcome,
+                    std::time::Duration::from_millis(1),
+                );
+            }
+        }
+        let stats = observer.stats();
+        for (n, outcome) in Outcome::ALL.into_iter().enumerate() {
+            assert_eq!(stats.calls(outcome), n as u64 + 1, "{outcome}");
+        }
+        assert_eq!(stats.held, 1);
+        assert_eq!(stats.acquire_time, std::time::Duration::from_millis(21));
+    }
+
+    /// Redacted, a key shows its template, or nothing of it.
+    #[test]
+    fn redacted_keys_show_their_template_only() {
+        let open = Observer::new(false, Level::DEBUG);
+        assert_eq!(open.shown("cart:42", "cart:{id}"), "cart:42");
+        let redacted = Observer::new(true, Level::DEBUG);
+        assert_eq!(redacted.shown("cart:42", "cart:{id}"), "cart:{id}");
+        assert_eq!(redacted.shown("cart:42", ""), "<redacted>");
+    }
+}

@@ -1,0 +1,25 @@
+-- What the admin API shows of one lock, read in one atomic step.
+-- KEYS: 1 the lock, 2 its fencing counter, 3 the waiters' marker,
+--       4 the stored result (all in one hash slot).
+-- Returns {lock, lock pttl, marker pttl, fence, result bytes, result pttl}:
+-- lock is the lock's value ('' when there is none, '!' when the key is not
+-- a string), fence '' when there is none; a pttl is -2 for no key.
+local function get(key)
+    local value = redis.pcall('GET', key)
+    if type(value) == 'table' then
+        return '!'
+    end
+    return value or ''
+end
+local bytes = redis.pcall('STRLEN', KEYS[4])
+if type(bytes) == 'table' then
+    bytes = -1
+end
+return {
+    get(KEYS[1]),
+    redis.call('PTTL', KEYS[1]),
+    redis.call('PTTL', KEYS[3]),
+    get(KEYS[2]),
+    bytes,
+    redis.call('PTTL', KEYS[4]),
+}

@@ -1,0 +1,251 @@
+//! The admin API (`Debouncer::admin`) on every backend: list, inspect,
+//! release and purge real locks, held by the same `Debouncer` an app uses.
+
+use std::time::Duration;
+
+use redis_debounce::{Acquired, LockState};
+use redis_debounce_tests::{Backend, on_both_backends};
+
+const LONG: Duration = Duration::from_secs(60);
+
+on_both_backends! {
+    lists_every_lock_with_its_state => super::lists_every_lock_with_its_state;
+    releases_whoever_holds_a_lock_and_wakes_a_waiter => super::releases_whoever_holds_a_lock_and_wakes_a_waiter;
+    purges_a_prefix_but_keeps_the_fencing_counters => super::purges_a_prefix_but_keeps_the_fencing_counters;
+}
+
+/// Held, cooling down and stored-only locks are listed under their prefix
+/// with what each holds, sorted; on a cluster from every master.
+async fn lists_every_lock_with_its_state(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let admin = debouncer.admin();
+    let fenced = debouncer
+        .lock("adm:1", LONG)
+        .fence()
+        .acquire()
+        .await
+        .unwrap();
+    let _held = debouncer.try_lock("adm:2", LONG).await.unwrap();
+    let cooling = debouncer.try_lock("adm:3", LONG).await.unwrap();
+    assert!(cooling.cool_down(LONG).await.unwrap());
+    let Acquired::Locked(storing) = debouncer
+        .lock("adm:4", LONG)
+        .acquire_or_replay::<String>()
+        .await
+        .unwrap()
+    else {
+        panic!("nothing stored yet")
+    };
+    assert!(storing.complete("receipt", LONG).await.unwrap());
+    let _other = debouncer.try_lock("other:1", LONG).await.unwrap();
+    // Enough keys that a cluster's three masters each hold some.
+    let mut many = Vec::new();
+    for n in 0..12 {
+        many.push(
+            debouncer
+                .try_lock(&format!("adm:many:{n:02}"), LONG)
+                .await
+                .unwrap(),
+        );
+    }
+
+    let expect_nodes = matches!(
+        backend.topology,
+        Some(redis_debounce_tests::Topology::Redlock(_))
+    );
+    let listed = admin.list("adm:", 100).await.unwrap();
+    let keys: Vec<&str> = listed.iter().map(|lock| lock.key.as_str()).collect();
+    let mut expected = vec!["adm:1", "adm:2", "adm:3", "adm:4"];
+    let many_keys: Vec<String> = (0..12).map(|n| format!("adm:many:{n:02}")).collect();
+    expected.extend(many_keys.iter().map(String::as_str));
+    assert_eq!(keys, expected);
+    let states: Vec<LockState> = listed.iter().take(4).map(|lock| lock.state).collect();
+    assert_eq!(
+        states,
+        [
+            LockState::Held,
+            LockState::Held,
+            LockState::CoolingDown,
+            LockState::Free
+        ]
+    );
+    // (On Redlock, the largest node's: at least the token handed out.)
+    assert!(listed[0].fence >= fenced.lease().fence(), "{:?}", listed[0]);
+    if !expect_nodes {
+        assert_eq!(listed[0].fence, fenced.lease().fence());
+    }
+    assert_eq!(listed[1].fence, None);
+    for lock in &listed[..3] {
+        let left = lock.expires_in.expect("a lease runs");
+        assert!(left <= LONG && left > LONG / 2, "{lock:?}");
+    }
+    let stored = &listed[3];
+    assert!(stored.expires_in.is_none());
+    assert!(
+        stored
+            .stored_bytes
+            .is_some_and(|bytes| bytes >= "receipt".len() as u64)
+    );
+    assert!(stored.stored_expires_in.is_some_and(|left| left <= LONG));
+    if expect_nodes {
+        // A majority at least: the call stops waiting once it has one.
+        assert!(
+            matches!(listed[0].nodes, Some((2 | 3, 3))),
+            "{:?}",
+            listed[0]
+        );
+    } else {
+        assert_eq!(listed[0].nodes, None);
+    }
+
+    let all = admin.list("", 100).await.unwrap();
+    assert_eq!(all.len(), 17, "every prefix");
+    assert!(all.iter().any(|lock| lock.key == "other:1"));
+    assert_eq!(admin.list("adm:", 2).await.unwrap().len(), 2, "the limit");
+    assert!(admin.list("nothing:", 100).await.unwrap().is_empty());
+
+    let one = admin.inspect("adm:1").await.unwrap();
+    assert!(one.expires_in <= listed[0].expires_in);
+    assert_eq!(
+        (&one.key, one.state, one.waiters, one.stored_bytes),
+        (&listed[0].key, listed[0].state, listed[0].waiters, None)
+    );
+    assert!(one.fence >= listed[0].fence);
+    let none = admin.inspect("adm:none").await.unwrap();
+    assert_eq!((none.state, none.expires_in), (LockState::Free, None));
+    drop(many);
+}
+
+/// A released lock is free for the next caller, its holder's own release
+/// finds it gone, a waiter is woken; a lock that changed hands since it
+/// was read is left alone.
+async fn releases_whoever_holds_a_lock_and_wakes_a_waiter(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let admin = debouncer.admin();
+    let stuck = debouncer.try_lock("job:stuck", LONG).await.unwrap();
+    let waiter = tokio::spawn({
+        let debouncer = debouncer.clone();
+        async move {
+            debouncer
+                .lock("job:stuck", LONG)
+                .wait(Duration::from_secs(40))
+                .acquire()
+                .await
+        }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while debouncer.stats().waiting == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the waiter never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let seen = admin.inspect("job:stuck").await.unwrap();
+    assert_eq!(seen.state, LockState::Held);
+    if !backend.is_memory() {
+        assert!(seen.waiters, "the waiter flagged it: {seen:?}");
+    }
+    let started = tokio::time::Instant::now();
+    assert!(admin.release(&seen).await.unwrap());
+    let next = waiter.await.unwrap().expect("woken and took it");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "woken by the release, not at the end of its wait: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !stuck.release().await.unwrap(),
+        "no longer the stuck holder's"
+    );
+
+    // `seen` is stale now: the waiter holds the key.
+    assert!(
+        !admin.release(&seen).await.unwrap(),
+        "a new holder is left alone"
+    );
+    assert_eq!(
+        admin.inspect("job:stuck").await.unwrap().state,
+        LockState::Held
+    );
+    let current = admin.inspect("job:stuck").await.unwrap();
+    assert!(admin.release(&current).await.unwrap());
+    assert!(debouncer.try_lock("job:stuck", LONG).await.is_ok());
+    drop(next);
+
+    // A cooldown can be cut short too; a free key has nothing to release.
+    let cooling = debouncer.try_lock("sms:1", LONG).await.unwrap();
+    assert!(cooling.cool_down(LONG).await.unwrap());
+    let window = admin.inspect("sms:1").await.unwrap();
+    assert_eq!(window.state, LockState::CoolingDown);
+    assert!(admin.release(&window).await.unwrap());
+    assert!(debouncer.try_lock("sms:1", LONG).await.is_ok());
+    let free = admin.inspect("sms:free").await.unwrap();
+    assert!(!admin.release(&free).await.unwrap());
+}
+
+/// A dry run counts and removes nothing; a purge removes the locks and
+/// stored results under its prefix only, and the next fencing token is
+/// still larger than every one handed out.
+async fn purges_a_prefix_but_keeps_the_fencing_counters(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let admin = debouncer.admin();
+    let fenced = debouncer
+        .lock("tmp:1", LONG)
+        .fence()
+        .acquire()
+        .await
+        .unwrap();
+    let first_fence = fenced.lease().fence().unwrap();
+    let _held = debouncer.try_lock("tmp:2", LONG).await.unwrap();
+    let Acquired::Locked(storing) = debouncer
+        .lock("tmp:3", LONG)
+        .acquire_or_replay::<u32>()
+        .await
+        .unwrap()
+    else {
+        panic!("nothing stored yet")
+    };
+    assert!(storing.complete(&7, LONG).await.unwrap());
+    let _kept = debouncer.try_lock("keep:1", LONG).await.unwrap();
+
+    let dry = admin.purge("tmp:", true).await.unwrap();
+    assert_eq!(dry.locks, 3, "{dry:?}");
+    assert!(dry.keys >= 3, "{dry:?}");
+    assert_eq!(
+        admin.list("tmp:", 100).await.unwrap().len(),
+        3,
+        "nothing removed"
+    );
+
+    let purged = admin.purge("tmp:", false).await.unwrap();
+    assert_eq!((purged.locks, purged.keys), (dry.locks, dry.keys));
+    assert!(admin.list("tmp:", 100).await.unwrap().is_empty());
+    assert_eq!(
+        admin.list("keep:", 100).await.unwrap().len(),
+        1,
+        "another prefix is kept"
+    );
+    let next = debouncer
+        .lock("tmp:1", LONG)
+        .fence()
+        .acquire()
+        .await
+        .unwrap();
+    assert!(
+        next.lease().fence().unwrap() > first_fence,
+        "fencing tokens only grow"
+    );
+    // (On Redlock, the largest node's: at least the token handed out.)
+    assert!(admin.inspect("tmp:1").await.unwrap().fence >= next.lease().fence());
+    let replayed = debouncer
+        .lock("tmp:3", LONG)
+        .acquire_or_replay::<u32>()
+        .await
+        .unwrap();
+    assert!(
+        matches!(replayed, Acquired::Locked(_)),
+        "the stored result is gone"
+    );
+    drop(fenced);
+}
