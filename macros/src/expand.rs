@@ -197,8 +197,10 @@ fn options(plan: &Plan) -> TokenStream {
             replay: #replay,
             stored_as: #stored_as,
             on_error: #on_error,
-            name: #name,
-            template: #template,
+            site: {
+                static __DEBOUNCE_SITE: #private::Site = #private::Site::new(#name, #template);
+                &__DEBOUNCE_SITE
+            },
         }
     }
 }

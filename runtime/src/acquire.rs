@@ -8,7 +8,7 @@ use tracing::{Instrument as _, Span};
 
 use crate::backend::{self, Acquire, Ask, Backend, Mode};
 use crate::key::LockKey;
-use crate::observe::Outcome;
+use crate::observe::{Outcome, Site};
 use crate::renew::Renewal;
 use crate::token::Token;
 use crate::{Busy, Debouncer, Error, LockGuard};
@@ -22,9 +22,7 @@ impl Debouncer {
         policy: &Policy,
         mode: Mode,
     ) -> Result<Granted, Busy> {
-        let span = self
-            .observer()
-            .span(policy.function, policy.template, key.logical());
+        let span = self.observer().span(policy.site, key.logical());
         let started = Instant::now();
         let granted = self
             .take(key, policy, mode, &span)
@@ -39,7 +37,7 @@ impl Debouncer {
             Err(_) => Outcome::Unavailable,
         };
         self.observer()
-            .decided(&span, policy.function, outcome, started.elapsed());
+            .decided(&span, policy.site, outcome, started.elapsed());
         span.in_scope(|| match &granted {
             Err(busy) => match busy.error() {
                 Some(error) if outcome == Outcome::Unavailable => {
@@ -96,7 +94,7 @@ impl Debouncer {
                     continue;
                 }
             };
-            let counted = self.observer().waiting(policy.function);
+            let counted = self.observer().waiting(policy.site);
             let woken = self.backend().wait(&key.full, mark, timeout, mode).await;
             drop(counted);
             if let Err(error) = woken {
@@ -121,7 +119,7 @@ impl Debouncer {
     ) -> Granted {
         let valid_until = taken_at + self.backend().validity(Duration::from_millis(ask.ttl_ms));
         let mut guard = LockGuard::new(self.clone(), key, ask.token, fence, valid_until);
-        guard.observed(policy.function, span.clone());
+        guard.observed(policy.site, span.clone());
         if policy.renew {
             let watchdog = Renewal {
                 debouncer: self.clone(),
@@ -129,7 +127,7 @@ impl Debouncer {
                 token: ask.token,
                 ttl_ms: ask.ttl_ms,
                 stop_at: policy.max_hold.map(|max_hold| taken_at + max_hold),
-                function: policy.function,
+                site: policy.site,
                 span: span.clone(),
             }
             .start(mode);
@@ -141,7 +139,7 @@ impl Debouncer {
 
 /// What a lock request asks for beyond the lease (the attribute's policy
 /// arguments).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[allow(clippy::struct_excessive_bools, reason = "the attribute's flags")]
 pub(crate) struct Policy {
     pub(crate) ttl: Duration,
@@ -150,12 +148,9 @@ pub(crate) struct Policy {
     pub(crate) max_hold: Option<Duration>,
     pub(crate) fence: bool,
     pub(crate) replay: bool,
-    /// The fn's name (`#[debounce]`; empty for the programmatic API), for
+    /// Where the call comes from: its fn's name and key template, for
     /// spans and metric labels.
-    pub(crate) function: &'static str,
-    /// The key's template (`#[debounce]`), shown instead of the key when
-    /// keys are redacted.
-    pub(crate) template: &'static str,
+    pub(crate) site: &'static Site,
     /// A backend failure runs the body unlocked (`on_error = "allow"`).
     pub(crate) unlocked: bool,
 }
@@ -189,6 +184,21 @@ impl Policy {
             replay: self.replay,
             wait_ms: 0,
         })
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            ttl: Duration::ZERO,
+            wait: None,
+            renew: false,
+            max_hold: None,
+            fence: false,
+            replay: false,
+            site: &crate::observe::PROGRAMMATIC,
+            unlocked: false,
+        }
     }
 }
 

@@ -43,11 +43,9 @@ pub struct Options {
     pub stored_as: &'static str,
     /// `on_error`.
     pub on_error: OnError,
-    /// The fn's name, for its span and metric labels.
-    pub name: &'static str,
-    /// The key template as written, shown instead of the key when keys are
-    /// redacted.
-    pub template: &'static str,
+    /// The fn's name and key template (a static of the expansion): for
+    /// its span and its metrics.
+    pub site: &'static crate::observe::Site,
 }
 
 /// One debounced call between its key and its lock.
@@ -97,8 +95,7 @@ pub fn call(
             max_hold: options.max_hold,
             fence: options.fence,
             replay: options.replay.is_some(),
-            function: options.name,
-            template: options.template,
+            site: options.site,
             unlocked: options.on_error == OnError::Allow,
         },
         on_error: options.on_error,

@@ -58,9 +58,9 @@ pub struct LockGuard {
     /// smaller guard moves cheaper on every call.
     watchdog: Option<Box<Watchdog>>,
     released: bool,
-    /// The call's fn (metric labels) and span, and when the lock was
+    /// The call's site (metric labels) and span, and when the lock was
     /// granted (its hold time).
-    function: &'static str,
+    site: &'static crate::observe::Site,
     span: tracing::Span,
     granted: Instant,
 }
@@ -92,15 +92,15 @@ impl LockGuard {
             lease: OnceLock::new(),
             watchdog: None,
             released: false,
-            function: "",
+            site: &crate::observe::PROGRAMMATIC,
             span: tracing::Span::none(),
             granted: Instant::now(),
         }
     }
 
     /// The call's fn name and span.
-    pub(crate) fn observed(&mut self, function: &'static str, span: tracing::Span) {
-        self.function = function;
+    pub(crate) fn observed(&mut self, site: &'static crate::observe::Site, span: tracing::Span) {
+        self.site = site;
         self.span = span;
     }
 
@@ -284,9 +284,9 @@ impl LockGuard {
         // Renewal that found the lock gone counted it already.
         let counted = self.lease.get().is_some_and(|lease| !lease.mark_lost());
         let observer = self.debouncer.observer();
-        observer.released(self.function, now.saturating_duration_since(self.granted));
+        observer.released(self.site, now.saturating_duration_since(self.granted));
         if ran_out && !counted {
-            observer.lost(self.function);
+            observer.lost(self.site);
             self.span.in_scope(|| {
                 tracing::warn!(
                     "redis-debounce: the body ran past its lease; another caller may have run alongside it (a longer ttl, or renew, would keep it)"

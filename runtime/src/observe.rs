@@ -146,6 +146,72 @@ impl Debouncer {
     }
 }
 
+/// Where a call comes from: a `#[debounce]` fn (each expansion has one, a
+/// static), or the programmatic API. It names the call in spans and
+/// metric labels, and keeps the call's metric handles, registered with the
+/// recorder on first use (no lookup and no allocation after that).
+#[derive(Debug)]
+pub struct Site {
+    function: &'static str,
+    template: &'static str,
+    #[cfg(feature = "metrics")]
+    handles: std::sync::OnceLock<Handles>,
+}
+
+impl Site {
+    /// A fn's site: its name and its key's template.
+    #[must_use]
+    pub const fn new(function: &'static str, template: &'static str) -> Self {
+        Site {
+            function,
+            template,
+            #[cfg(feature = "metrics")]
+            handles: std::sync::OnceLock::new(),
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    fn handles(&self) -> &Handles {
+        self.handles
+            .get_or_init(|| Handles::register(self.function))
+    }
+}
+
+/// The site of the programmatic API (`try_lock`, `lock(..).acquire()`).
+pub(crate) static PROGRAMMATIC: Site = Site::new("", "");
+
+/// One site's metrics.
+#[cfg(feature = "metrics")]
+#[derive(Debug)]
+struct Handles {
+    /// By [`Outcome`], in its order.
+    calls: [metrics::Counter; 6],
+    acquire: [metrics::Histogram; 6],
+    hold: metrics::Histogram,
+    held: metrics::Gauge,
+    waiting: metrics::Gauge,
+    lost: metrics::Counter,
+}
+
+#[cfg(feature = "metrics")]
+impl Handles {
+    fn register(function: &'static str) -> Self {
+        let by_outcome = |name: &'static str| Outcome::ALL.map(|outcome| (name, outcome.as_str()));
+        Handles {
+            calls: by_outcome(names::CALLS).map(|(name, outcome)| {
+                metrics::counter!(name, "function" => function, "outcome" => outcome)
+            }),
+            acquire: by_outcome(names::ACQUIRE_SECONDS).map(|(name, outcome)| {
+                metrics::histogram!(name, "function" => function, "outcome" => outcome)
+            }),
+            hold: metrics::histogram!(names::HOLD_SECONDS, "function" => function),
+            held: metrics::gauge!(names::HELD, "function" => function),
+            waiting: metrics::gauge!(names::WAITING, "function" => function),
+            lost: metrics::counter!(names::LOST_LEASES, "function" => function),
+        }
+    }
+}
+
 /// The metric names (see the README's "Operating" section).
 #[cfg(feature = "metrics")]
 pub(crate) mod names {
@@ -224,7 +290,8 @@ impl Observer {
 
     /// The span of one call: `debounce`, at the `Debouncer`'s level, with
     /// the fn's name, the key, and the outcome once known.
-    pub(crate) fn span(&self, function: &'static str, template: &'static str, key: &str) -> Span {
+    pub(crate) fn span(&self, site: &Site, key: &str) -> Span {
+        let (function, template) = (site.function, site.template);
         macro_rules! span {
             ($level:expr) => {
                 tracing::span!(
@@ -247,13 +314,7 @@ impl Observer {
     }
 
     /// A call's outcome: counted, timed, recorded on its span.
-    pub(crate) fn decided(
-        &self,
-        span: &Span,
-        function: &'static str,
-        outcome: Outcome,
-        took: Duration,
-    ) {
+    pub(crate) fn decided(&self, span: &Span, site: &Site, outcome: Outcome, took: Duration) {
         self.calls[outcome as usize].fetch_add(1, Relaxed);
         self.acquire_nanos.fetch_add(nanos(took), Relaxed);
         if outcome == Outcome::Acquired {
@@ -262,40 +323,38 @@ impl Observer {
         span.record("outcome", outcome.as_str());
         #[cfg(feature = "metrics")]
         {
-            let outcome = outcome.as_str();
-            metrics::counter!(names::CALLS, "function" => function, "outcome" => outcome)
-                .increment(1);
-            metrics::histogram!(names::ACQUIRE_SECONDS, "function" => function, "outcome" => outcome)
-                .record(took.as_secs_f64());
-            if outcome == "acquired" {
-                metrics::gauge!(names::HELD, "function" => function).increment(1.0);
+            let handles = site.handles();
+            handles.calls[outcome as usize].increment(1);
+            handles.acquire[outcome as usize].record(took.as_secs_f64());
+            if outcome == Outcome::Acquired {
+                handles.held.increment(1.0);
             }
         }
         #[cfg(not(feature = "metrics"))]
-        let _ = function;
+        let _ = site;
     }
 
     /// A lock given up after `held` (its release handed over).
-    pub(crate) fn released(&self, function: &'static str, held: Duration) {
+    pub(crate) fn released(&self, site: &Site, held: Duration) {
         self.held.fetch_sub(1, Relaxed);
         self.hold_nanos.fetch_add(nanos(held), Relaxed);
         #[cfg(feature = "metrics")]
         {
-            metrics::gauge!(names::HELD, "function" => function).decrement(1.0);
-            metrics::histogram!(names::HOLD_SECONDS, "function" => function)
-                .record(held.as_secs_f64());
+            let handles = site.handles();
+            handles.held.decrement(1.0);
+            handles.hold.record(held.as_secs_f64());
         }
         #[cfg(not(feature = "metrics"))]
-        let _ = function;
+        let _ = site;
     }
 
     /// A lease lost while held.
-    pub(crate) fn lost(&self, function: &'static str) {
+    pub(crate) fn lost(&self, site: &Site) {
         self.lost.fetch_add(1, Relaxed);
         #[cfg(feature = "metrics")]
-        metrics::counter!(names::LOST_LEASES, "function" => function).increment(1);
+        site.handles().lost.increment(1);
         #[cfg(not(feature = "metrics"))]
-        let _ = function;
+        let _ = site;
     }
 
     /// A release that could not be made.
@@ -306,13 +365,13 @@ impl Observer {
     }
 
     /// A caller waiting for a key, until the returned value drops.
-    pub(crate) fn waiting(&self, function: &'static str) -> Waiting<'_> {
+    pub(crate) fn waiting<'a>(&'a self, site: &'a Site) -> Waiting<'a> {
         self.waiting.fetch_add(1, Relaxed);
         #[cfg(feature = "metrics")]
-        metrics::gauge!(names::WAITING, "function" => function).increment(1.0);
+        site.handles().waiting.increment(1.0);
         Waiting {
             observer: self,
-            function,
+            site,
         }
     }
 }
@@ -322,16 +381,16 @@ impl Observer {
 #[derive(Debug)]
 pub(crate) struct Waiting<'a> {
     observer: &'a Observer,
-    function: &'static str,
+    site: &'a Site,
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.observer.waiting.fetch_sub(1, Relaxed);
         #[cfg(feature = "metrics")]
-        metrics::gauge!(names::WAITING, "function" => self.function).decrement(1.0);
+        self.site.handles().waiting.decrement(1.0);
         #[cfg(not(feature = "metrics"))]
-        let _ = self.function;
+        let _ = self.site;
     }
 }
 
@@ -385,7 +444,7 @@ mod tests {
             for _ in 0..=n {
                 observer.decided(
                     &tracing::Span::none(),
-                    "f",
+                    &super::PROGRAMMATIC,
                     outcome,
                     std::time::Duration::from_millis(1),
                 );

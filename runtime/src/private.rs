@@ -9,6 +9,7 @@ pub use crate::call::{
     stored_limit, using,
 };
 pub use crate::key::Encoded;
+pub use crate::observe::Site;
 pub use crate::outcome::{Either, Shape, busy, busy_with, run_once};
 pub use crate::stored::Record;
 pub use crate::web::Probe;

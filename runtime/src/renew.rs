@@ -37,7 +37,7 @@ pub(crate) struct Renewal {
     /// Renewal stops here (`max_hold`); the lease then runs out by itself.
     pub(crate) stop_at: Option<Instant>,
     /// The call's, for metric labels and the events of renewal.
-    pub(crate) function: &'static str,
+    pub(crate) site: &'static crate::observe::Site,
     pub(crate) span: tracing::Span,
 }
 
@@ -66,7 +66,7 @@ impl Renewal {
             Ok(false) => {
                 // Not when the call itself ended meanwhile (its release won).
                 if self.lease.mark_lost() {
-                    self.debouncer.observer().lost(self.function);
+                    self.debouncer.observer().lost(self.site);
                     tracing::warn!(
                         "redis-debounce: the lock was lost while its body ran (renewal found it gone or someone else's)"
                     );
@@ -170,7 +170,7 @@ mod tests {
             token: Token::random(),
             ttl_ms: 3000,
             stop_at,
-            function: "",
+            site: &crate::observe::PROGRAMMATIC,
             span: tracing::Span::none(),
         };
         assert_eq!(renewal(None).next_lease(now), Some(3000));
