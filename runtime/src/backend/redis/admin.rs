@@ -44,10 +44,22 @@ impl RedisBackend {
             let mut link = connecting.await?;
             run(&mut link, &prefix, op).await
         });
-        match task.await {
+        // A caller that gives up stops the operation (a purge between two
+        // batches), and its connection with it.
+        let mut task = Aborting(task);
+        match (&mut task.0).await {
             Ok(done) => done.map_err(|e| self.error(e, "")),
             Err(_) => Err(Error::config("the admin task ended without an answer")),
         }
+    }
+}
+
+/// Aborts its task when dropped.
+struct Aborting<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
