@@ -38,8 +38,9 @@ impl Debouncer {
         };
         self.observer()
             .decided(&span, policy.site, outcome, started.elapsed());
+        let observer = self.observer();
         span.in_scope(|| match &granted {
-            Err(busy) => match busy.error() {
+            Err(busy) => match busy.error().map(|error| observer.error(error)) {
                 Some(error) if outcome == Outcome::Unavailable => {
                     tracing::warn!(%error, "redis-debounce: the backend failed; the call is turned away");
                 }

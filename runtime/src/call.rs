@@ -267,7 +267,9 @@ impl Finishing {
             return;
         };
         if confirm {
+            let debouncer = guard.debouncer().clone();
             if let Err(error) = guard.finish_confirmed(finish).await {
+                let error = debouncer.observer().error(&error);
                 tracing::debug!(%error, "redis-debounce: the release was not confirmed");
             }
         } else {
@@ -281,7 +283,9 @@ impl Finishing {
             return;
         };
         if confirm {
+            let debouncer = guard.debouncer().clone();
             if let Err(error) = crate::blocking::block_on(guard.finish_confirmed(finish)) {
+                let error = debouncer.observer().error(&error);
                 tracing::debug!(%error, "redis-debounce: the release was not confirmed");
             }
         } else {

@@ -331,7 +331,9 @@ impl LockGuard {
     /// Releases and waits until Redis ran it, from blocking code; a
     /// failure is logged, not returned (the release stays queued).
     pub(crate) fn release_confirmed_blocking(self) {
+        let debouncer = self.debouncer.clone();
         if let Err(error) = self.finish_blocking(Finish::RELEASE) {
+            let error = debouncer.observer().error(&error);
             tracing::debug!(%error, "redis-debounce: the release was not confirmed");
         }
     }

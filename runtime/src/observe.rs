@@ -288,6 +288,15 @@ impl Observer {
         }
     }
 
+    /// An error as events show it: a key it names is left out when keys
+    /// are redacted (the call's span shows what it may of the key).
+    pub(crate) fn error<'a>(&self, error: &'a crate::Error) -> ShownError<'a> {
+        ShownError {
+            error,
+            redact: self.redact,
+        }
+    }
+
     /// The span of one call: `debounce`, at the `Debouncer`'s level, with
     /// the fn's name, the key, and the outcome once known.
     pub(crate) fn span(&self, site: &Site, key: &str) -> Span {
@@ -394,6 +403,37 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// An error in an event: see [`Observer::error`].
+#[derive(Debug)]
+pub(crate) struct ShownError<'a> {
+    error: &'a crate::Error,
+    redact: bool,
+}
+
+impl std::fmt::Display for ShownError<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.error {
+            crate::Error::WrongType { .. } if self.redact => {
+                f.write_str("the lock's Redis key holds a value of another type, not a lock")
+            }
+            crate::Error::NoQuorum {
+                nodes,
+                answered,
+                needed,
+                source,
+            } if self.redact => write!(
+                f,
+                "{answered} of {nodes} Redlock nodes answered, {needed} needed: {}",
+                ShownError {
+                    error: source,
+                    redact: true
+                }
+            ),
+            error => error.fmt(f),
+        }
+    }
+}
+
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -456,6 +496,31 @@ mod tests {
         }
         assert_eq!(stats.held, 1);
         assert_eq!(stats.acquire_time, std::time::Duration::from_millis(21));
+    }
+
+    /// Redacted, an error names no key; else it is shown as it is.
+    #[test]
+    fn redacted_errors_name_no_key() {
+        let wrong = crate::Error::WrongType {
+            key: "debounce:{cart:42}".into(),
+        };
+        let quorum = crate::Error::NoQuorum {
+            nodes: 3,
+            answered: 1,
+            needed: 2,
+            source: Box::new(wrong.clone()),
+        };
+        let redacted = Observer::new(true, Level::DEBUG);
+        for error in [&wrong, &quorum] {
+            let shown = redacted.error(error).to_string();
+            assert!(
+                !shown.contains("cart:42") && shown.contains("another type"),
+                "{shown}"
+            );
+        }
+        let open = Observer::new(false, Level::DEBUG);
+        assert_eq!(open.error(&quorum).to_string(), quorum.to_string());
+        assert!(open.error(&wrong).to_string().contains("cart:42"));
     }
 
     /// Redacted, a key shows its template, or nothing of it.

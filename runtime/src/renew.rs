@@ -76,6 +76,7 @@ impl Renewal {
             Err(error) => {
                 // The lease may still be ours: try again next time; the
                 // clock marks it lost if it runs out meanwhile.
+                let error = self.debouncer.observer().error(&error);
                 tracing::warn!(%error, "redis-debounce: lease renewal failed; trying again");
                 true
             }
