@@ -293,3 +293,41 @@ fn running_unlocked_is_a_warning_with_its_outcome() {
     assert!(warnings[1].fields["message"].contains("turned away"));
     assert!(warnings[1].spans.contains(&spans[1].0));
 }
+
+/// Redacted, even an error that names the key (a key of another type)
+/// leaves it out of the events.
+#[test]
+fn redacted_errors_leave_the_key_out() {
+    let server = RedisServer::start();
+    let mut conn = server.connection();
+    redis::cmd("RPUSH")
+        .arg("debounce:{signup:eve%40example.com}")
+        .arg("x")
+        .exec(&mut conn)
+        .unwrap();
+    let debouncer = Debouncer::builder()
+        .redact_keys(true)
+        .open(&server.url())
+        .unwrap();
+    let recorder = Arc::new(Recorder::default());
+    recorded(&recorder, async {
+        let busy = sign_up(&debouncer, "eve@example.com", None)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            busy.error(),
+            Some(redis_debounce::Error::WrongType { .. })
+        ));
+    });
+    let warning = recorder
+        .events()
+        .into_iter()
+        .find(|event| event.level == Level::WARN)
+        .expect("the failure's warning");
+    assert!(
+        warning.fields["error"].contains("another type"),
+        "{warning:?}"
+    );
+    let all = recorder.all_text();
+    assert!(!all.contains("eve@") && !all.contains("eve%40"), "{all}");
+}
