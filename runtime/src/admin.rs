@@ -14,12 +14,17 @@ use crate::{Debouncer, Error};
 /// the locks concerned starts with.
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
-    /// The locks under `starts`, at most `limit`, with what each holds.
-    List { starts: String, limit: usize },
-    /// One lock, by its full key.
-    Inspect(String),
-    /// Frees a lock if its value is still `value`.
-    TakeDown { key: String, value: Vec<u8> },
+    /// The full keys of the locks under `starts` with any key but a
+    /// fencing counter (`SCAN`, every one of them).
+    Locks { starts: String },
+    /// What each of these locks (full keys) holds.
+    Inspect(Vec<String>),
+    /// Frees a lock if it is still `value` until `deadline` (see [`Raw`]).
+    TakeDown {
+        key: String,
+        value: Vec<u8>,
+        deadline: i64,
+    },
     /// Deletes every lock, waiters' marker, signal and stored result under
     /// `starts` (fencing counters stay), or counts them.
     Purge { starts: String, dry_run: bool },
@@ -28,13 +33,16 @@ pub(crate) enum Op {
 /// What it answered.
 #[derive(Debug)]
 pub(crate) enum Done {
-    /// Full lock keys and what each holds.
-    Listed(Vec<(String, Raw)>),
-    Inspected(Raw),
+    Locks(Vec<String>),
+    /// In the order asked.
+    Inspected(Vec<Raw>),
     TakenDown(bool),
     /// Locks touched, keys deleted (or that would be).
     Purged(u64, u64),
 }
+
+/// How many locks are read at once.
+const BATCH: usize = 100;
 
 /// The admin API of a [`Debouncer`]: see [`Debouncer::admin`].
 #[derive(Debug, Clone, Copy)]
@@ -96,9 +104,10 @@ pub struct LockInfo {
     /// On Redlock, on how many of how many nodes the lock is held by its
     /// holder.
     pub nodes: Option<(usize, usize)>,
-    /// The lock's value on each node, as read: [`Admin::release`] frees
-    /// it only if it is still that (never printed: a holder's token).
-    holders: Vec<Option<Vec<u8>>>,
+    /// The lock's value and deadline on each node, as read:
+    /// [`Admin::release`] frees it only if it is still that (never printed:
+    /// a holder's token).
+    holders: Vec<Option<(Vec<u8>, i64)>>,
 }
 
 impl std::fmt::Debug for LockInfo {
@@ -164,22 +173,41 @@ impl Admin<'_> {
     /// The backend's [`Error`] (on Redlock, when no majority answered).
     pub async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<LockInfo>, Error> {
         let starts = self.starts(prefix);
-        let answers = self.each(Op::List { starts, limit }).await?;
-        let total = answers.len();
-        let mut merged: std::collections::BTreeMap<String, Vec<Option<Raw>>> =
-            std::collections::BTreeMap::new();
-        for (node, done) in answers.into_iter().enumerate() {
-            let Some(Done::Listed(listed)) = done else {
-                continue;
-            };
-            for (lock, raw) in listed {
-                merged.entry(lock).or_insert_with(|| vec![None; total])[node] = Some(raw);
+        let mut locks = std::collections::BTreeSet::new();
+        for done in self.each(Op::Locks { starts }).await?.into_iter().flatten() {
+            if let Done::Locks(found) = done {
+                locks.extend(found);
             }
         }
-        Ok(merged
-            .into_iter()
-            .take(limit)
-            .filter_map(|(lock, raws)| self.info(&lock, &raws))
+        let locks: Vec<String> = locks.into_iter().collect();
+        let mut listed = Vec::new();
+        // Read in key order until `limit` locks are found: a key left
+        // with nothing but an expired marker's signal is no lock.
+        for batch in locks.chunks(BATCH) {
+            for (lock, raws) in batch.iter().zip(self.read(batch).await?) {
+                if listed.len() == limit {
+                    return Ok(listed);
+                }
+                listed.extend(self.info(lock, &raws));
+            }
+        }
+        Ok(listed)
+    }
+
+    /// What every node holds of each of `locks`: per lock, per node
+    /// (`None` for a node that did not answer).
+    async fn read(self, locks: &[String]) -> Result<Vec<Vec<Option<Raw>>>, Error> {
+        let answers = self.each(Op::Inspect(locks.to_vec())).await?;
+        Ok((0..locks.len())
+            .map(|at| {
+                answers
+                    .iter()
+                    .map(|done| match done {
+                        Some(Done::Inspected(raws)) => raws.get(at).cloned(),
+                        _ => None,
+                    })
+                    .collect()
+            })
             .collect())
     }
 
@@ -192,14 +220,11 @@ impl Admin<'_> {
     /// The backend's [`Error`].
     pub async fn inspect(&self, key: &str) -> Result<LockInfo, Error> {
         let lock = self.debouncer.key_str(key).full;
-        let answers = self.each(Op::Inspect(lock.clone())).await?;
-        let raws: Vec<Option<Raw>> = answers
-            .into_iter()
-            .map(|done| match done {
-                Some(Done::Inspected(raw)) => Some(raw),
-                _ => None,
-            })
-            .collect();
+        let raws = self
+            .read(std::slice::from_ref(&lock))
+            .await?
+            .pop()
+            .unwrap_or_default();
         let fence = raws.iter().flatten().filter_map(|raw| raw.fence).max();
         Ok(self.info(&lock, &raws).unwrap_or_else(|| LockInfo {
             key: key.into(),
@@ -215,34 +240,47 @@ impl Admin<'_> {
     }
 
     /// Frees `lock` by compare-and-delete: only if each node still has the
-    /// value [`inspect`](Self::inspect) or [`list`](Self::list) read
-    /// (whoever held it then; a holder that took the key since is left
-    /// alone), and wakes a waiter. The holder's own release then finds the
-    /// lock gone, and its body may still be running: free a lock whose
-    /// holder is stuck or gone. `true` when freed (on Redlock, on a
-    /// majority).
+    /// holder [`inspect`](Self::inspect) or [`list`](Self::list) read
+    /// (whoever held it then, or the same cooldown; a holder or cooldown
+    /// that took the key since is left alone), and wakes a waiter. The
+    /// holder's own release then finds the lock gone, and its body may
+    /// still be running: free a lock whose holder is stuck or gone. `true`
+    /// when freed everywhere it was read (on Redlock, or on a majority).
     ///
     /// # Errors
     ///
-    /// The backend's [`Error`].
+    /// The backend's [`Error`], when a node that failed leaves it freed on
+    /// too few.
     pub async fn release(&self, lock: &LockInfo) -> Result<bool, Error> {
         if !matches!(lock.state, LockState::Held | LockState::CoolingDown) {
             return Ok(false);
         }
         let full = self.debouncer.key_str(&lock.key).full;
-        let mut freed = 0;
-        let nodes = self.nodes();
-        for (at, value) in lock.holders.iter().enumerate() {
-            let Some(value) = value else { continue };
+        let (mut freed, mut failure) = (0, None);
+        for (at, holder) in lock.holders.iter().enumerate() {
+            let Some((value, deadline)) = holder else {
+                continue;
+            };
             let op = Op::TakeDown {
                 key: full.clone(),
                 value: value.clone(),
+                deadline: *deadline,
             };
-            if let Ok(Done::TakenDown(true)) = self.on(at, op).await {
-                freed += 1;
+            match self.on(at, op).await {
+                Ok(Done::TakenDown(true)) => freed += 1,
+                Ok(_) => {}
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
             }
         }
-        Ok(freed > 0 && freed >= quorum(nodes).min(lock.holders.len()))
+        // Everywhere it was read, or on a majority of the nodes.
+        let held_on = lock.holders.iter().flatten().count();
+        let needed = quorum(self.nodes()).min(held_on);
+        match failure {
+            Some(error) if freed < needed => Err(error),
+            _ => Ok(freed > 0 && freed >= needed),
+        }
     }
 
     /// Removes every lock, waiters' marker, wake-up signal and stored
@@ -254,8 +292,14 @@ impl Admin<'_> {
     ///
     /// # Errors
     ///
-    /// The backend's [`Error`] (on Redlock, the first node that failed).
+    /// The backend's [`Error`] (on Redlock, the first node that failed);
+    /// [`Error::Config`] for a `Debouncer` without a key prefix.
     pub async fn purge(&self, prefix: &str, dry_run: bool) -> Result<Purged, Error> {
+        if self.debouncer.prefix().is_empty() {
+            return Err(Error::config(
+                "purge needs the Debouncer's key prefix: without one, any hash-tagged key of another app (`{user:1}`) looks like a lock",
+            ));
+        }
         let starts = self.starts(prefix);
         let mut purged = Purged::default();
         for at in 0..self.nodes() {
@@ -274,12 +318,16 @@ impl Admin<'_> {
     /// `<prefix>{<key prefix>`: what every full key under `prefix` starts
     /// with.
     fn starts(self, prefix: &str) -> String {
-        if prefix.is_empty() {
-            // (A key of its own would be rendered `%`, the empty key.)
-            return format!("{}{{", self.debouncer.prefix());
+        // Braces written as a rendered key has them; never shortened (a
+        // key's prefix is not a key: a long one matches the kept bytes).
+        let mut starts = format!("{}{{", self.debouncer.prefix());
+        for c in prefix.chars() {
+            match c {
+                '{' => starts.push_str("%7B"),
+                '}' => starts.push_str("%7D"),
+                c => starts.push(c),
+            }
         }
-        let mut starts = self.debouncer.key_str(prefix).full;
-        starts.pop();
         starts
     }
 
@@ -401,12 +449,13 @@ impl Admin<'_> {
                 .max()
                 .map(millis),
             nodes: (nodes > 1).then_some((held_on, nodes)),
-            holders: values
+            holders: raws
                 .iter()
-                .map(|value| {
-                    value
-                        .filter(|v| Some(holder_of(v)) == holder)
-                        .map(<[u8]>::to_vec)
+                .map(|raw| {
+                    raw.as_ref()
+                        .filter(|raw| !raw.value.is_empty())
+                        .filter(|raw| Some(holder_of(&raw.value)) == holder)
+                        .map(|raw| (raw.value.clone(), raw.deadline))
                 })
                 .collect(),
         })
@@ -444,6 +493,10 @@ pub(crate) struct Raw {
     /// -1 when the key is not a string.
     pub(crate) result_bytes: i64,
     pub(crate) result_pttl: i64,
+    /// When the lock expires, in the node's clock's ms (-2 without a
+    /// lock): a cooldown's value is the same for every cooldown, its
+    /// deadline tells one from the next.
+    pub(crate) deadline: i64,
 }
 
 impl Raw {
@@ -470,6 +523,7 @@ impl Raw {
                 .and_then(|f| f.parse().ok()),
             result_bytes: int(4)?,
             result_pttl: int(5)?,
+            deadline: int(6)?,
         })
     }
 }

@@ -221,8 +221,8 @@ impl MemoryBackend {
         let mut state = self.state();
         let now = Instant::now();
         match op {
-            Op::List { starts, limit } => {
-                let mut keys: Vec<&str> = state
+            Op::Locks { starts } => {
+                let mut keys: Vec<String> = state
                     .locks
                     .iter()
                     .filter(|(_, entry)| entry.expires > now)
@@ -235,24 +235,26 @@ impl MemoryBackend {
                             .map(|(key, _)| &**key),
                     )
                     .filter(|key| key.starts_with(&starts))
+                    .map(Into::into)
                     .collect();
                 keys.sort_unstable();
                 keys.dedup();
-                keys.truncate(limit);
-                let keys: Vec<String> = keys.into_iter().map(Into::into).collect();
-                Done::Listed(
-                    keys.into_iter()
-                        .map(|key| {
-                            let raw = state.raw(&key, now);
-                            (key, raw)
-                        })
-                        .collect(),
-                )
+                Done::Locks(keys)
             }
-            Op::Inspect(key) => Done::Inspected(state.raw(&key, now)),
-            Op::TakeDown { key, value } => {
+            Op::Inspect(keys) => {
+                Done::Inspected(keys.iter().map(|key| state.raw(key, now)).collect())
+            }
+            Op::TakeDown {
+                key,
+                value,
+                deadline,
+            } => {
                 let freed = match state.locks.get_mut(key.as_str()) {
-                    Some(entry) if entry.expires > now && value == Entry::value(entry.owner) => {
+                    Some(entry)
+                        if entry.expires > now
+                            && value == Entry::value(entry.owner)
+                            && deadline == deadline_of(entry.expires) =>
+                    {
                         entry.owner = None;
                         entry.expires = entry.taken;
                         true
@@ -296,6 +298,17 @@ impl MemoryBackend {
     }
 }
 
+/// An instant as a lock's deadline (see `Raw`): microseconds since the
+/// first one asked for, in this process (any unit tells two apart).
+fn deadline_of(at: Instant) -> i64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    let before = start.checked_duration_since(at).unwrap_or_default();
+    let after = at.saturating_duration_since(start);
+    let ms = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    ms(after) - ms(before)
+}
+
 impl Entry {
     /// The lock's value as Redis would hold it: the owner's token, or
     /// `cooldown`.
@@ -319,6 +332,7 @@ impl State {
                 i64::try_from(payload.len()).unwrap_or(i64::MAX)
             }),
             result_pttl: result.map_or(-2, |(_, until)| ms(*until)),
+            deadline: lock.map_or(-2, |entry| deadline_of(entry.expires)),
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use redis_debounce::{Acquired, LockState};
-use redis_debounce_tests::{Backend, on_both_backends};
+use redis_debounce::{Acquired, Debouncer, LockState};
+use redis_debounce_tests::{Backend, RedisServer, on_both_backends};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -12,6 +12,8 @@ on_both_backends! {
     lists_every_lock_with_its_state => super::lists_every_lock_with_its_state;
     releases_whoever_holds_a_lock_and_wakes_a_waiter => super::releases_whoever_holds_a_lock_and_wakes_a_waiter;
     purges_a_prefix_but_keeps_the_fencing_counters => super::purges_a_prefix_but_keeps_the_fencing_counters;
+    a_limit_lists_the_first_locks_by_key => super::a_limit_lists_the_first_locks_by_key;
+    a_stale_cooldown_is_left_alone => super::a_stale_cooldown_is_left_alone;
 }
 
 /// Held, cooling down and stored-only locks are listed under their prefix
@@ -248,4 +250,173 @@ async fn purges_a_prefix_but_keeps_the_fencing_counters(backend: Backend) {
         "the stored result is gone"
     );
     drop(fenced);
+}
+
+/// `limit` keeps the first locks by key, read on every node (on Redlock,
+/// the same nodes as an unlimited list), and each released is free.
+async fn a_limit_lists_the_first_locks_by_key(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let mut guards = Vec::new();
+    for n in (0..40).rev() {
+        guards.push(
+            debouncer
+                .try_lock(&format!("r:{n:02}"), LONG)
+                .await
+                .unwrap(),
+        );
+    }
+    let all = debouncer.admin().list("r:", 1000).await.unwrap();
+    assert_eq!(all.len(), 40);
+    let first = debouncer.admin().list("r:", 5).await.unwrap();
+    let keys: Vec<&str> = first.iter().map(|lock| lock.key.as_str()).collect();
+    assert_eq!(keys, ["r:00", "r:01", "r:02", "r:03", "r:04"]);
+    for (limited, whole) in first.iter().zip(&all) {
+        assert_eq!((&limited.key, limited.nodes), (&whole.key, whole.nodes));
+    }
+    for lock in &first {
+        assert!(debouncer.admin().release(lock).await.unwrap(), "{lock:?}");
+    }
+    if let Some(other) = backend.open_with(Debouncer::builder()) {
+        for lock in &first {
+            assert!(
+                other.try_lock(&lock.key, LONG).await.is_ok(),
+                "{} is free",
+                lock.key
+            );
+        }
+    }
+    assert_eq!(debouncer.admin().list("r:", 1000).await.unwrap().len(), 35);
+}
+
+/// A cooldown read before it ended is not the next call's cooldown: the
+/// stale one's release leaves the new one alone.
+async fn a_stale_cooldown_is_left_alone(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let admin = debouncer.admin();
+    let guard = debouncer.try_lock("cd:1", LONG).await.unwrap();
+    assert!(guard.cool_down(Duration::from_millis(300)).await.unwrap());
+    let stale = admin.inspect("cd:1").await.unwrap();
+    assert_eq!(stale.state, LockState::CoolingDown);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let guard = loop {
+        if let Ok(guard) = debouncer.try_lock("cd:1", LONG).await {
+            break guard;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cooldown never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(guard.cool_down(LONG).await.unwrap());
+    assert!(!admin.release(&stale).await.unwrap(), "a newer cooldown");
+    assert_eq!(
+        admin.inspect("cd:1").await.unwrap().state,
+        LockState::CoolingDown
+    );
+    let current = admin.inspect("cd:1").await.unwrap();
+    assert!(admin.release(&current).await.unwrap());
+    assert!(debouncer.try_lock("cd:1", LONG).await.is_ok());
+}
+
+/// Keys left with nothing but a wake-up signal (a waiter that gave up)
+/// are no locks, and do not use up `limit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftover_signals_do_not_use_up_the_limit() {
+    let server = RedisServer::start();
+    let mut conn = server.connection();
+    let mut pipe = redis::pipe();
+    for n in 0..300 {
+        pipe.cmd("RPUSH")
+            .arg(format!("debounce:{{p:{n:03}}}:signal"))
+            .arg(1)
+            .ignore();
+    }
+    pipe.exec(&mut conn).unwrap();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    let _a = debouncer.try_lock("p:real-a", LONG).await.unwrap();
+    let _b = debouncer.try_lock("p:real-b", LONG).await.unwrap();
+    let listed = debouncer.admin().list("p:", 10).await.unwrap();
+    let keys: Vec<&str> = listed.iter().map(|lock| lock.key.as_str()).collect();
+    assert_eq!(keys, ["p:real-a", "p:real-b"]);
+}
+
+/// Glob characters in either prefix match only themselves; braces in a
+/// key round-trip through inspect and release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glob_characters_and_braces_match_only_themselves() {
+    let server = RedisServer::start();
+    let debouncer = Debouncer::builder()
+        .prefix("app[1]*?\\:")
+        .open(&server.url())
+        .unwrap();
+    let other = Debouncer::builder()
+        .prefix("app1xx\\:")
+        .open(&server.url())
+        .unwrap();
+    let _one = debouncer.try_lock("a*b?[c]\\d", LONG).await.unwrap();
+    let _two = debouncer.try_lock("a*zz", LONG).await.unwrap();
+    let _three = debouncer.try_lock("ab", LONG).await.unwrap();
+    let _foreign = other.try_lock("a*b?[c]\\d", LONG).await.unwrap();
+    let admin = debouncer.admin();
+    let listed: Vec<String> = admin
+        .list("a*", 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|lock| lock.key)
+        .collect();
+    assert_eq!(listed, ["a*b?[c]\\d", "a*zz"]);
+    assert_eq!(admin.list("", 100).await.unwrap().len(), 3);
+    let braces = debouncer.try_lock("x{y}z", LONG).await.unwrap();
+    let lock = admin.inspect("x{y}z").await.unwrap();
+    assert_eq!(lock.state, LockState::Held);
+    assert!(admin.release(&lock).await.unwrap());
+    assert!(!braces.release().await.unwrap());
+}
+
+/// A purge whose caller gives up stops: most keys are still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_purge_stops() {
+    let server = RedisServer::start();
+    let mut conn = server.connection();
+    let mut pipe = redis::pipe();
+    for n in 0..50_000 {
+        pipe.cmd("SET")
+            .arg(format!("debounce:{{c:{n}}}"))
+            .arg("token")
+            .ignore();
+    }
+    pipe.exec(&mut conn).unwrap();
+    let debouncer = Debouncer::open(&server.url()).unwrap();
+    let purge = tokio::time::timeout(
+        Duration::from_millis(20),
+        debouncer.admin().purge("c:", false),
+    )
+    .await;
+    assert!(purge.is_err(), "given up");
+    // Were it still running, it would be done well within this.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let left: u64 = redis::cmd("DBSIZE").query(&mut conn).unwrap();
+    assert!(left > 40_000, "{left} keys left");
+}
+
+/// Without a key prefix, another app's hash-tagged keys would look like
+/// locks: purge refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_needs_a_key_prefix() {
+    let server = RedisServer::start();
+    let mut conn = server.connection();
+    redis::cmd("SET")
+        .arg("{user:1}")
+        .arg("session")
+        .exec(&mut conn)
+        .unwrap();
+    let debouncer = Debouncer::builder().prefix("").open(&server.url()).unwrap();
+    let refused = debouncer.admin().purge("", false).await.unwrap_err();
+    assert!(
+        matches!(refused, redis_debounce::Error::Config { .. }),
+        "{refused}"
+    );
+    assert_eq!(server.keys(), ["{user:1}"]);
 }

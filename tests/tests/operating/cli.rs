@@ -252,15 +252,14 @@ async fn watch_refreshes_until_stopped() {
     assert_eq!(refreshes.len(), 3);
     assert!(refreshes.iter().all(|locks| locks[0]["key"] == "feed:1"));
 
+    // Not a terminal: no screen clearing, one table after another.
     let mut table = cli(&server.url());
-    table.args(["watch", "--count", "1"]);
+    table.args(["watch", "--count", "2", "--interval", "50ms"]);
     let output = run(table).await;
-    let screen = stdout(&output);
-    assert!(screen.starts_with("\x1b[2J\x1b[H"), "clears the screen");
-    assert!(
-        screen.contains("feed:1") && screen.contains("Ctrl-C"),
-        "{screen}"
-    );
+    let screens = stdout(&output);
+    assert!(!screens.contains('\x1b'), "{screens:?}");
+    assert_eq!(screens.matches("feed:1").count(), 2, "{screens}");
+    assert!(screens.contains("Ctrl-C"), "{screens}");
 }
 
 /// The app's prefix setting is read from `REDIS_DEBOUNCE_PREFIX`, as
@@ -309,6 +308,16 @@ async fn an_unreachable_redis_is_a_clear_failure_without_the_password() {
             "{message}"
         );
     }
+    let mut scripted = cli(&url);
+    scripted.args(["list", "--json", "--timeout", "500ms"]);
+    let output = run(scripted).await;
+    assert_eq!(output.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&output.stdout).expect("a JSON error");
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.contains("***@127.0.0.1") && !message.contains("s3cret"),
+        "{message}"
+    );
     let mut bad = cli("http://example.com/");
     bad.arg("list");
     let output = run(bad).await;
@@ -369,7 +378,7 @@ async fn list_on_a_cluster_finds_the_keys_of_every_master() {
 /// The README's ACL rule for an operator is enough for every command.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_operator_acl_is_enough() {
-    const RULE: &str = "on >secret ~debounce:* resetchannels -@all +scan +eval +unlink +get +pttl +strlen +del +exists +rpush +pexpire";
+    const RULE: &str = "on >secret ~debounce:* resetchannels -@all +scan +eval +unlink +get +pttl +strlen +time +del +exists +rpush +pexpire";
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
     assert!(
@@ -415,4 +424,66 @@ async fn the_documented_operator_acl_is_enough() {
         "{}",
         stderr(&output)
     );
+}
+
+/// No `REDIS_URL` and no `--url`: a usage error naming it, not a default
+/// Redis.
+#[test]
+fn without_a_url_it_acts_on_no_redis() {
+    let mut command = cli("unused");
+    command.env_remove("REDIS_URL").arg("list");
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    assert!(
+        stderr(&output).contains("REDIS_URL") || stderr(&output).contains("--url"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(output.stdout.is_empty());
+}
+
+/// A lock that changes hands while `release` asks is left alone: the new
+/// holder keeps it, and the exit status (3) says nothing was released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_that_changes_hands_while_asking_is_left_alone() {
+    use std::io::{BufRead as _, Write as _};
+    let server = RedisServer::start();
+    let app = Debouncer::open(&server.url()).unwrap();
+    let first = app.try_lock("swap:1", LONG).await.unwrap();
+    let binary = assert_cmd::cargo::cargo_bin("redis-debounce");
+    let mut child = std::process::Command::new(binary)
+        .args(["release", "swap:1"])
+        .env("REDIS_URL", server.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // Asked: the question is on stderr, its line not yet ended.
+    let asked = tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::BufReader::new(stderr);
+        let mut question = Vec::new();
+        reader.read_until(b']', &mut question).unwrap();
+        String::from_utf8(question).unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(asked.starts_with("Release swap:1 (held,"), "{asked}");
+    assert!(first.release().await.unwrap());
+    let second = app.try_lock("swap:1", LONG).await.unwrap();
+    stdin.write_all(b"y\n").unwrap();
+    drop(stdin);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stdout(&output).contains("not released"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(!second.lease().is_lost());
+    assert!(second.release().await.unwrap(), "still the new holder's");
 }

@@ -14,7 +14,8 @@ use crate::admin::{Done, Op, Raw};
 /// Redis answers each call at once.
 const SCAN_COUNT: usize = 1000;
 
-/// How many locks are read or deleted at once.
+/// How many locks are read or deleted at once (on one connection, in one
+/// round trip).
 const BATCH: usize = 100;
 
 /// The suffixes of a lock's keys, beside the lock itself.
@@ -65,45 +66,45 @@ impl<T> Drop for Aborting<T> {
 
 async fn run(link: &mut Link, prefix: &str, op: Op) -> RedisResult<Done> {
     match op {
-        Op::List { starts, limit } => {
-            let pattern = pattern(&starts);
-            let mut locks = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            scan(link, &pattern, |keys| {
+        Op::Locks { starts } => {
+            let mut locks = std::collections::HashSet::new();
+            scan(link, &pattern(&starts), |keys| {
                 for key in keys {
-                    if let Some((lock, false)) = lock_of(&key, prefix)
-                        && seen.len() < limit
-                        && seen.insert(lock.to_owned())
-                    {
-                        locks.push(lock.to_owned());
+                    if let Some((lock, false)) = lock_of(&key, prefix) {
+                        locks.insert(lock.to_owned());
                     }
                 }
-                seen.len() < limit
+                true
             })
             .await?;
-            let mut listed = Vec::with_capacity(locks.len());
-            for batch in locks.chunks(BATCH) {
-                let raws = all(batch.iter().map(|lock| inspect(link.clone(), lock))).await?;
-                listed.extend(batch.iter().cloned().zip(raws));
-            }
-            Ok(Done::Listed(listed))
+            Ok(Done::Locks(locks.into_iter().collect()))
         }
-        Op::Inspect(key) => inspect(link.clone(), &key).await.map(Done::Inspected),
-        Op::TakeDown { key, value } => {
+        Op::Inspect(locks) => {
+            let mut raws = Vec::with_capacity(locks.len());
+            for batch in locks.chunks(BATCH) {
+                raws.extend(all(batch.iter().map(|lock| inspect(link.clone(), lock))).await?);
+            }
+            Ok(Done::Inspected(raws))
+        }
+        Op::TakeDown {
+            key,
+            value,
+            deadline,
+        } => {
             let mut cmd = redis::cmd("EVAL");
             cmd.arg(super::script::TAKE_DOWN_LUA.as_str())
                 .arg(3)
                 .arg(&key)
                 .arg(format!("{key}:waiting"))
                 .arg(format!("{key}:signal"))
-                .arg(value);
+                .arg(value)
+                .arg(deadline);
             Ok(Done::TakenDown(ask(link, &cmd).await? == Value::Int(1)))
         }
         Op::Purge { starts, dry_run } => {
-            let pattern = pattern(&starts);
             let mut groups: std::collections::HashMap<String, Vec<String>> =
                 std::collections::HashMap::new();
-            scan(link, &pattern, |keys| {
+            scan(link, &pattern(&starts), |keys| {
                 for key in keys {
                     if let Some((lock, false)) = lock_of(&key, prefix) {
                         let lock = lock.to_owned();

@@ -24,13 +24,9 @@ use serde_json::{Value, json};
 #[command(name = "redis-debounce", version)]
 #[allow(clippy::doc_markdown, reason = "the help text, shown as written")]
 struct Cli {
-    /// The Redis URL.
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        default_value = "redis://127.0.0.1/",
-        hide_env_values = true
-    )]
+    /// The Redis URL (required: no default, so that a shell without the
+    /// app's settings acts on no Redis by mistake).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     url: String,
     /// The key prefix the app uses.
     #[arg(
@@ -69,7 +65,8 @@ enum Command {
         key: String,
     },
     /// Free a lock, whoever holds it (compare-and-delete of the holder
-    /// shown; asks first).
+    /// shown; asks first). Exit status 0: released, or not held; 3: it
+    /// changed hands or ran out before it could be released.
     Release {
         /// The key, without the prefix.
         key: String,
@@ -117,7 +114,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(&cli)) {
         Ok(code) => code,
-        Err(message) => fail(&message),
+        Err(message) => {
+            if cli.json {
+                println!("{}", json!({ "error": message }));
+            }
+            fail(&message)
+        }
     }
 }
 
@@ -144,7 +146,7 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
             } else {
                 print!("{}", table(&locks));
                 if locks.len() == *limit {
-                    println!("(the first {limit}; --limit for more)");
+                    println!("(the first {limit} by key; --limit for more)");
                 }
             }
         }
@@ -197,13 +199,15 @@ async fn release(cli: &Cli, admin: Admin<'_>, key: &str, yes: bool) -> Result<Ex
         return Err("not released".into());
     }
     let released = admin.release(&lock).await.map_err(unreachable(&target))?;
-    let text = if released {
-        format!("{key}: released")
+    if released {
+        let text = format!("{key}: released");
+        say(cli.json, &json!({"key": key, "released": true}), &text);
+        Ok(ExitCode::SUCCESS)
     } else {
-        format!("{key}: not released: it changed hands or ran out meanwhile")
-    };
-    say(cli.json, &json!({"key": key, "released": released}), &text);
-    Ok(ExitCode::SUCCESS)
+        let text = format!("{key}: not released: it changed hands or ran out meanwhile");
+        say(cli.json, &json!({"key": key, "released": false}), &text);
+        Ok(ExitCode::from(3))
+    }
 }
 
 async fn purge(
@@ -268,8 +272,12 @@ async fn watch(
         if cli.json {
             println!("{}", json!(locks.iter().map(to_json).collect::<Vec<_>>()));
         } else {
-            // Clear the screen, then the table under a header.
-            print!("\x1b[2J\x1b[H");
+            // On a terminal, clear the screen; else one table after another.
+            if std::io::stdout().is_terminal() {
+                print!("\x1b[2J\x1b[H");
+            } else if refreshes > 0 {
+                println!();
+            }
             println!(
                 "{target}  {}{prefix}*  every {}  (Ctrl-C to stop)\n",
                 cli.prefix,
@@ -458,23 +466,27 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// The URL without its passwords: `redis://user:***@host/`.
+/// The URL without its passwords: `redis://user:***@host/`, with no query
+/// (`?password=`). A password may hold any character, so the user
+/// information runs to the last `@`; where that cannot be told apart from
+/// a path or query, nothing but the scheme is shown.
 fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "the Redis URL".into();
     };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{hosts}"),
-            None => format!("{userinfo}@{hosts}"),
-        },
-        None => authority.into(),
+    let (userinfo, rest) = match rest.rsplit_once('@') {
+        Some((userinfo, rest)) => (Some(userinfo), rest),
+        None => (None, rest),
     };
-    // A query may carry a password too (`?password=`).
-    let path = path.split_once('?').map_or(path, |(path, _)| path);
-    format!("{scheme}://{authority}{path}")
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    match userinfo {
+        None => format!("{scheme}://{rest}"),
+        Some(userinfo) if userinfo.contains(['/', '?', '#']) => format!("{scheme}://(hidden)"),
+        Some(userinfo) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{rest}"),
+            None => format!("{scheme}://{userinfo}@{rest}"),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -496,6 +508,19 @@ mod tests {
         );
         assert_eq!(redacted("redis://h/?password=x"), "redis://h/");
         assert_eq!(redacted("nonsense:hunter2"), "the Redis URL");
+        // A password with the characters that end an authority.
+        assert_eq!(redacted("redis://:pa/ss@h:1/"), "redis://(hidden)");
+        assert_eq!(redacted("redis://:pa?ss@h:1/"), "redis://(hidden)");
+        assert_eq!(redacted("redis://u:pa#ss@h:1/"), "redis://(hidden)");
+        assert_eq!(redacted("redis://u:p@ss@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(
+            redacted("redis+unix:///tmp/r.sock?user=a@b&pass=secret"),
+            "redis+unix://(hidden)"
+        );
+        assert_eq!(
+            redacted("redis+unix:///tmp/r.sock?user=a&pass=secret"),
+            "redis+unix:///tmp/r.sock"
+        );
     }
 
     #[test]
