@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tracing::{Instrument as _, Span};
+use tracing::Span;
 
 use crate::backend::{self, Acquire, Ask, Backend, Mode};
 use crate::key::LockKey;
-use crate::observe::{Outcome, Site};
+use crate::observe::{Outcome, Site, Started};
 use crate::renew::Renewal;
 use crate::token::Token;
 use crate::{Busy, Debouncer, Error, LockGuard};
@@ -22,12 +22,53 @@ impl Debouncer {
         policy: &Policy,
         mode: Mode,
     ) -> Result<Granted, Busy> {
-        let span = self.observer().span(policy.site, key.logical());
-        let started = Instant::now();
-        let granted = self
-            .take(key, policy, mode, &span)
-            .instrument(span.clone())
-            .await;
+        let observer = self.observer();
+        let span = observer.span(policy.site, key.logical());
+        let started = Started::now();
+        // The loop is written out here, not a future of its own (which
+        // every call would move once more); the span is entered for the
+        // events of the outcome, and the body runs in it.
+        let granted = 'take: {
+            let (mut ask, mut waiting) = match policy.start(&key, self.backend()) {
+                Ok(start) => start,
+                Err(busy) => break 'take Err(busy),
+            };
+            loop {
+                // Only a waiter needs the mark (one more trip to the state).
+                let mark = if policy.wait.is_some() {
+                    self.backend().mark()
+                } else {
+                    0
+                };
+                let asked = waiting.ask(ask);
+                let answer = self.backend().acquire(&key.full, asked).await;
+                let timeout = match waiting.step(&key, answer) {
+                    Step::Taken(fence, taken_at) => {
+                        let taken_at = taken_at.unwrap_or_else(|| waiting.last_ask());
+                        let taken = (fence, taken_at);
+                        break 'take Ok(self.granted(key, asked, taken, policy, mode, &span));
+                    }
+                    Step::Done(done) => break 'take done,
+                    Step::Wait(timeout) => timeout,
+                    Step::Again(error) => {
+                        // While any of the wait is left: a stall that ends
+                        // inside it does not end it (a try may then run past
+                        // the deadline by up to one response timeout).
+                        if waiting.left().is_zero() {
+                            break 'take Err(Busy::unavailable(key.logical().into(), error));
+                        }
+                        ask.token = Token::random();
+                        continue;
+                    }
+                };
+                let counted = observer.waiting(policy.site);
+                let woken = self.backend().wait(&key.full, mark, timeout, mode).await;
+                drop(counted);
+                if let Err(error) = woken {
+                    break 'take Err(Busy::unavailable(key.logical().into(), error));
+                }
+            }
+        };
         let outcome = match &granted {
             Ok(Granted::Lock(_)) => Outcome::Acquired,
             Ok(Granted::Stored(..)) => Outcome::Replayed,
@@ -36,72 +77,11 @@ impl Debouncer {
             Err(_) if policy.unlocked => Outcome::RanUnlocked,
             Err(_) => Outcome::Unavailable,
         };
-        self.observer()
-            .decided(&span, policy.site, outcome, started.elapsed());
-        let observer = self.observer();
-        span.in_scope(|| match &granted {
-            Err(busy) => match busy.error().map(|error| observer.error(error)) {
-                Some(error) if outcome == Outcome::Unavailable => {
-                    tracing::warn!(%error, "redis-debounce: the backend failed; the call is turned away");
-                }
-                Some(error) => {
-                    tracing::warn!(%error, "redis-debounce: the backend failed; running without the lock (on_error = \"allow\")");
-                }
-                None => tracing::debug!(
-                    retry_after = ?busy.retry_after(),
-                    "redis-debounce: the key is taken; the call is turned away"
-                ),
-            },
-            Ok(Granted::Stored(..)) => {
-                tracing::debug!("redis-debounce: a stored result answers the call");
-            }
-            Ok(Granted::Lock(_)) => {}
-        });
-        granted
-    }
-
-    async fn take(
-        &self,
-        key: LockKey,
-        policy: &Policy,
-        mode: Mode,
-        span: &Span,
-    ) -> Result<Granted, Busy> {
-        let (mut ask, mut waiting) = policy.start(&key, self.backend())?;
-        loop {
-            // Only a waiter needs the mark (one more trip to the state).
-            let mark = if policy.wait.is_some() {
-                self.backend().mark()
-            } else {
-                0
-            };
-            let asked = waiting.ask(ask);
-            let answer = self.backend().acquire(&key.full, asked).await;
-            let timeout = match waiting.step(&key, answer) {
-                Step::Taken(fence, taken_at) => {
-                    let taken_at = taken_at.unwrap_or_else(|| waiting.last_ask());
-                    return Ok(self.granted(key, asked, (fence, taken_at), policy, mode, span));
-                }
-                Step::Done(done) => return done,
-                Step::Wait(timeout) => timeout,
-                Step::Again(error) => {
-                    // While any of the wait is left: a stall that ends
-                    // inside it does not end it (a try may then run past
-                    // the deadline by up to one response timeout).
-                    if waiting.left().is_zero() {
-                        return Err(Busy::unavailable(key.logical().into(), error));
-                    }
-                    ask.token = Token::random();
-                    continue;
-                }
-            };
-            let counted = self.observer().waiting(policy.site);
-            let woken = self.backend().wait(&key.full, mark, timeout, mode).await;
-            drop(counted);
-            if let Err(error) = woken {
-                return Err(Busy::unavailable(key.logical().into(), error));
-            }
+        observer.decided(&span, policy.site, outcome, started);
+        if outcome != Outcome::Acquired {
+            within(&span, || log(&granted, outcome, observer));
         }
+        granted
     }
 
     /// The blocking form of [`acquire`](Self::acquire).
@@ -120,6 +100,7 @@ impl Debouncer {
     ) -> Granted {
         let valid_until = taken_at + self.backend().validity(Duration::from_millis(ask.ttl_ms));
         let mut guard = LockGuard::new(self.clone(), key, ask.token, fence, valid_until);
+        guard.granted_at(taken_at);
         guard.observed(policy.site, span.clone());
         if policy.renew {
             let watchdog = Renewal {
@@ -135,6 +116,38 @@ impl Debouncer {
             guard.watch(watchdog);
         }
         Granted::Lock(guard)
+    }
+}
+
+/// The event of an outcome other than acquired.
+fn log(granted: &Result<Granted, Busy>, outcome: Outcome, observer: &crate::observe::Observer) {
+    match granted {
+        Err(busy) => match busy.error().map(|error| observer.error(error)) {
+            Some(error) if outcome == Outcome::Unavailable => {
+                tracing::warn!(%error, "redis-debounce: the backend failed; the call is turned away");
+            }
+            Some(error) => {
+                tracing::warn!(%error, "redis-debounce: the backend failed; running without the lock (on_error = \"allow\")");
+            }
+            None => tracing::debug!(
+                retry_after = ?busy.retry_after(),
+                "redis-debounce: the key is taken; the call is turned away"
+            ),
+        },
+        Ok(Granted::Stored(..)) => {
+            tracing::debug!("redis-debounce: a stored result answers the call");
+        }
+        Ok(Granted::Lock(_)) => {}
+    }
+}
+
+/// Runs `f` in `span`, or as it is when the span is disabled (its events,
+/// which may be enabled on their own, are then emitted outside it).
+pub(crate) fn within<T>(span: &Span, f: impl FnOnce() -> T) -> T {
+    if span.is_disabled() {
+        f()
+    } else {
+        span.in_scope(f)
     }
 }
 

@@ -58,8 +58,14 @@ pub async fn scope<T, F: Future<Output = T>>(
     // The body runs in the call's span: its events are the call's.
     let span = guard
         .as_ref()
-        .map_or_else(tracing::Span::none, |guard| guard.span().clone());
-    let body = tracing::Instrument::instrument(body, span);
+        .map(|guard| guard.span().clone())
+        .filter(|span| !span.is_disabled());
+    if let Some(span) = span {
+        let body = tracing::Instrument::instrument(body, span);
+        let mut scoped = std::pin::pin!(TASK_BODY.scope(guard, body));
+        let output = scoped.as_mut().await;
+        return (output, scoped.take_value().flatten());
+    }
     let mut scoped = std::pin::pin!(TASK_BODY.scope(guard, body));
     let output = scoped.as_mut().await;
     (output, scoped.take_value().flatten())
@@ -71,7 +77,11 @@ pub async fn scope<T, F: Future<Output = T>>(
 #[must_use]
 pub fn enter(guard: Option<LockGuard>, confirm: bool) -> Entered {
     // The body runs in the call's span: its events are the call's.
-    let span = guard.as_ref().map(|guard| guard.span().clone().entered());
+    let span = guard
+        .as_ref()
+        .map(LockGuard::span)
+        .filter(|span| !span.is_disabled())
+        .map(|span| span.clone().entered());
     Entered {
         span,
         previous: Some(THREAD_BODY.with(|current| current.replace(SyncBody::Inside(guard)))),

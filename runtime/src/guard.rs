@@ -61,7 +61,9 @@ pub struct LockGuard {
     /// The call's site (metric labels) and span, and when the lock was
     /// granted (its hold time).
     site: &'static crate::observe::Site,
-    span: tracing::Span,
+    /// Boxed, and only when enabled: a guard moves on every call, and a
+    /// span is five words.
+    span: Option<Box<tracing::Span>>,
     granted: Instant,
 }
 
@@ -93,20 +95,26 @@ impl LockGuard {
             watchdog: None,
             released: false,
             site: &crate::observe::PROGRAMMATIC,
-            span: tracing::Span::none(),
-            granted: Instant::now(),
+            span: None,
+            granted: valid_until,
         }
+    }
+
+    /// When the lock was asked for (its hold time starts).
+    pub(crate) fn granted_at(&mut self, at: Instant) {
+        self.granted = at;
     }
 
     /// The call's fn name and span.
     pub(crate) fn observed(&mut self, site: &'static crate::observe::Site, span: tracing::Span) {
         self.site = site;
-        self.span = span;
+        self.span = (!span.is_disabled()).then(|| Box::new(span));
     }
 
     /// The call's span: the body runs in it.
     pub(crate) fn span(&self) -> &tracing::Span {
-        &self.span
+        static NONE: tracing::Span = tracing::Span::none();
+        self.span.as_deref().unwrap_or(&NONE)
     }
 
     /// Renews the lease while the guard lives (`renew`).
@@ -287,7 +295,7 @@ impl LockGuard {
         observer.released(self.site, now.saturating_duration_since(self.granted));
         if ran_out && !counted {
             observer.lost(self.site);
-            self.span.in_scope(|| {
+            crate::acquire::within(self.span(), || {
                 tracing::warn!(
                     "redis-debounce: the body ran past its lease; another caller may have run alongside it (a longer ttl, or renew, would keep it)"
                 );

@@ -285,7 +285,7 @@ async fn every_metric_is_recorded_with_its_labels() {
         (6, 1, 1, 1, 1)
     );
     assert_eq!((stats.held, stats.waiting), (0, 0));
-    assert!(stats.hold_time > Duration::ZERO && stats.acquire_time > Duration::ZERO);
+    assert!(stats.hold_time > Duration::ZERO);
     let down = down.stats();
     assert_eq!((down.unavailable, down.ran_unlocked), (1, 1));
 }
