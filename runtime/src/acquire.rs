@@ -41,7 +41,14 @@ impl Debouncer {
                     0
                 };
                 let asked = waiting.ask(ask);
-                let answer = self.backend().acquire(&key.full, asked).await;
+                // In the call's span when a subscriber wants it (the
+                // backend's own events then name the key).
+                let answer = if span.is_disabled() {
+                    self.backend().acquire(&key.full, asked).await
+                } else {
+                    let acquiring = self.backend().acquire(&key.full, asked);
+                    tracing::Instrument::instrument(acquiring, span.clone()).await
+                };
                 let timeout = match waiting.step(&key, answer) {
                     Step::Taken(fence, taken_at) => {
                         let taken_at = taken_at.unwrap_or_else(|| waiting.last_ask());
@@ -62,7 +69,12 @@ impl Debouncer {
                     }
                 };
                 let counted = observer.waiting(policy.site);
-                let woken = self.backend().wait(&key.full, mark, timeout, mode).await;
+                let woken = if span.is_disabled() {
+                    self.backend().wait(&key.full, mark, timeout, mode).await
+                } else {
+                    let waiting = self.backend().wait(&key.full, mark, timeout, mode);
+                    tracing::Instrument::instrument(waiting, span.clone()).await
+                };
                 drop(counted);
                 if let Err(error) = woken {
                     break 'take Err(Busy::unavailable(key.logical().into(), error));

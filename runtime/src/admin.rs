@@ -139,7 +139,9 @@ pub struct Purged {
 impl Debouncer {
     /// The admin API: list, inspect, release and purge this `Debouncer`'s
     /// locks, on whatever backend it uses (on a cluster, every master; on
-    /// Redlock, every node).
+    /// Redlock, every node). Each operation is an [`Error::Config`] for a
+    /// `Debouncer` without a key prefix, whose locks cannot be told from
+    /// another app's hash-tagged keys.
     ///
     /// ```
     /// use std::time::Duration;
@@ -172,6 +174,7 @@ impl Admin<'_> {
     ///
     /// The backend's [`Error`] (on Redlock, when no majority answered).
     pub async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<LockInfo>, Error> {
+        self.prefixed()?;
         let starts = self.starts(prefix);
         let mut locks = std::collections::BTreeSet::new();
         for done in self.each(Op::Locks { starts }).await?.into_iter().flatten() {
@@ -219,6 +222,7 @@ impl Admin<'_> {
     ///
     /// The backend's [`Error`].
     pub async fn inspect(&self, key: &str) -> Result<LockInfo, Error> {
+        self.prefixed()?;
         let lock = self.debouncer.key_str(key).full;
         let raws = self
             .read(std::slice::from_ref(&lock))
@@ -252,6 +256,7 @@ impl Admin<'_> {
     /// The backend's [`Error`], when a node that failed leaves it freed on
     /// too few.
     pub async fn release(&self, lock: &LockInfo) -> Result<bool, Error> {
+        self.prefixed()?;
         if !matches!(lock.state, LockState::Held | LockState::CoolingDown) {
             return Ok(false);
         }
@@ -295,11 +300,7 @@ impl Admin<'_> {
     /// The backend's [`Error`] (on Redlock, the first node that failed);
     /// [`Error::Config`] for a `Debouncer` without a key prefix.
     pub async fn purge(&self, prefix: &str, dry_run: bool) -> Result<Purged, Error> {
-        if self.debouncer.prefix().is_empty() {
-            return Err(Error::config(
-                "purge needs the Debouncer's key prefix: without one, any hash-tagged key of another app (`{user:1}`) looks like a lock",
-            ));
-        }
+        self.prefixed()?;
         let starts = self.starts(prefix);
         let mut purged = Purged::default();
         for at in 0..self.nodes() {
@@ -313,6 +314,17 @@ impl Admin<'_> {
             }
         }
         Ok(purged)
+    }
+
+    /// The admin API needs the `Debouncer`'s key prefix: without one, any
+    /// hash-tagged key of another app (`{user:1}`) looks like a lock.
+    fn prefixed(self) -> Result<(), Error> {
+        if self.debouncer.prefix().is_empty() {
+            return Err(Error::config(
+                "the admin API needs a key prefix: without one, another app's hash-tagged keys (`{user:1}`) look like locks",
+            ));
+        }
+        Ok(())
     }
 
     /// `<prefix>{<key prefix>`: what every full key under `prefix` starts

@@ -253,7 +253,10 @@ impl MemoryBackend {
                     Some(entry)
                         if entry.expires > now
                             && value == Entry::value(entry.owner)
-                            && deadline == deadline_of(entry.expires) =>
+                            // A cooldown by its deadline too (every
+                            // cooldown has the same value); a holder by
+                            // its token alone (renewal moves its deadline).
+                            && (entry.owner.is_some() || deadline == deadline_of(entry.expires)) =>
                     {
                         entry.owner = None;
                         entry.expires = entry.taken;

@@ -149,5 +149,13 @@ mod tests {
             let error = topology(url).expect_err(url);
             assert!(!error.to_string().contains("hunter2"), "{url}: {error}");
         }
+        // A "scheme" that runs into the password is not named.
+        let error = crate::Debouncer::open("redis:/:hunter2@127.0.0.1:1/?next=http://x")
+            .expect_err("not a Redis URL")
+            .to_string();
+        assert!(
+            !error.contains("hunter2") && error.contains("not a Redis URL"),
+            "{error}"
+        );
     }
 }

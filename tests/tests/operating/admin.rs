@@ -14,6 +14,7 @@ on_both_backends! {
     purges_a_prefix_but_keeps_the_fencing_counters => super::purges_a_prefix_but_keeps_the_fencing_counters;
     a_limit_lists_the_first_locks_by_key => super::a_limit_lists_the_first_locks_by_key;
     a_stale_cooldown_is_left_alone => super::a_stale_cooldown_is_left_alone;
+    a_renewed_or_flagged_holder_is_still_the_one_read => super::a_renewed_or_flagged_holder_is_still_the_one_read;
 }
 
 /// Held, cooling down and stored-only locks are listed under their prefix
@@ -319,6 +320,55 @@ async fn a_stale_cooldown_is_left_alone(backend: Backend) {
     assert!(debouncer.try_lock("cd:1", LONG).await.is_ok());
 }
 
+/// The holder read is still the one released after it renewed its lease
+/// (its deadline moved) and after a waiter flagged its lock (its value
+/// gained a `+`).
+async fn a_renewed_or_flagged_holder_is_still_the_one_read(backend: Backend) {
+    let debouncer = &backend.debouncer;
+    let admin = debouncer.admin();
+    let ttl = Duration::from_millis(600);
+    let renewed = debouncer.lock("rn:1", ttl).renew().acquire().await.unwrap();
+    let read = admin.inspect("rn:1").await.unwrap();
+    // Past its first lease: renewed at least twice (every ttl/3).
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(!renewed.lease().is_lost());
+    assert!(
+        admin.release(&read).await.unwrap(),
+        "renewed, still the holder read"
+    );
+    assert!(debouncer.try_lock("rn:1", LONG).await.is_ok());
+
+    let stuck = debouncer.try_lock("rn:2", LONG).await.unwrap();
+    let read = admin.inspect("rn:2").await.unwrap();
+    assert!(!read.waiters);
+    let waiter = tokio::spawn({
+        let debouncer = debouncer.clone();
+        async move {
+            debouncer
+                .lock("rn:2", LONG)
+                .wait(Duration::from_secs(40))
+                .acquire()
+                .await
+        }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !backend.is_memory() && !admin.inspect("rn:2").await.unwrap().waiters {
+        assert!(tokio::time::Instant::now() < deadline, "never flagged");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        admin.release(&read).await.unwrap(),
+        "flagged, still the holder read"
+    );
+    let next = tokio::time::timeout(Duration::from_secs(15), waiter)
+        .await
+        .expect("woken")
+        .unwrap()
+        .unwrap();
+    assert!(!stuck.release().await.unwrap());
+    drop(next);
+}
+
 /// Keys left with nothing but a wake-up signal (a waiter that gave up)
 /// are no locks, and do not use up `limit`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,9 +452,9 @@ async fn a_dropped_purge_stops() {
 }
 
 /// Without a key prefix, another app's hash-tagged keys would look like
-/// locks: purge refuses.
+/// locks: every admin operation refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purge_needs_a_key_prefix() {
+async fn the_admin_api_needs_a_key_prefix() {
     let server = RedisServer::start();
     let mut conn = server.connection();
     redis::cmd("SET")
@@ -413,10 +463,14 @@ async fn purge_needs_a_key_prefix() {
         .exec(&mut conn)
         .unwrap();
     let debouncer = Debouncer::builder().prefix("").open(&server.url()).unwrap();
-    let refused = debouncer.admin().purge("", false).await.unwrap_err();
-    assert!(
-        matches!(refused, redis_debounce::Error::Config { .. }),
-        "{refused}"
-    );
+    let admin = debouncer.admin();
+    let config =
+        |error: redis_debounce::Error| matches!(error, redis_debounce::Error::Config { .. });
+    assert!(config(admin.purge("", false).await.unwrap_err()));
+    assert!(config(admin.list("", 10).await.unwrap_err()));
+    assert!(config(admin.inspect("user:1").await.unwrap_err()));
+    let prefixed = Debouncer::open(&server.url()).unwrap();
+    let free = prefixed.admin().inspect("user:1").await.unwrap();
+    assert!(config(admin.release(&free).await.unwrap_err()));
     assert_eq!(server.keys(), ["{user:1}"]);
 }

@@ -65,9 +65,17 @@ pub(crate) fn scheme_tls(scheme: &str, plain: &[&str], what: &str) -> Result<boo
         .strip_prefix("rediss")
         .is_some_and(|rest| plain.iter().any(|p| p.strip_prefix("redis") == Some(rest)));
     if !secure {
-        return Err(Error::config(format!(
-            "not a Redis URL (scheme `{scheme}`): expected {what}"
-        )));
+        // A malformed URL's "scheme" may run into its password: named
+        // only when it is made of a scheme's characters.
+        let named = !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        return Err(Error::config(if named {
+            format!("not a Redis URL (scheme `{scheme}`): expected {what}")
+        } else {
+            format!("not a Redis URL: expected {what}")
+        }));
     }
     if cfg!(feature = "tls") {
         // rustls needs a process-wide crypto provider; keep one the

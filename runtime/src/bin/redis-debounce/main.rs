@@ -474,6 +474,12 @@ fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "the Redis URL".into();
     };
+    if !scheme
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return "the Redis URL".into();
+    }
     let (userinfo, rest) = match rest.rsplit_once('@') {
         Some((userinfo, rest)) => (Some(userinfo), rest),
         None => (None, rest),
@@ -508,6 +514,10 @@ mod tests {
         );
         assert_eq!(redacted("redis://h/?password=x"), "redis://h/");
         assert_eq!(redacted("nonsense:hunter2"), "the Redis URL");
+        assert_eq!(
+            redacted("redis:/:hunter2@127.0.0.1:1/?next=http://x"),
+            "the Redis URL"
+        );
         // A password with the characters that end an authority.
         assert_eq!(redacted("redis://:pa/ss@h:1/"), "redis://(hidden)");
         assert_eq!(redacted("redis://:pa?ss@h:1/"), "redis://(hidden)");
