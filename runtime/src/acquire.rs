@@ -91,7 +91,7 @@ impl Debouncer {
         };
         observer.decided(&span, policy.site, outcome, started);
         if outcome != Outcome::Acquired {
-            within(&span, || log(&granted, outcome, observer));
+            crate::observe::within(&span, || log(&granted, outcome, observer));
         }
         granted
     }
@@ -150,16 +150,6 @@ fn log(granted: &Result<Granted, Busy>, outcome: Outcome, observer: &crate::obse
             tracing::debug!("redis-debounce: a stored result answers the call");
         }
         Ok(Granted::Lock(_)) => {}
-    }
-}
-
-/// Runs `f` in `span`, or as it is when the span is disabled (its events,
-/// which may be enabled on their own, are then emitted outside it).
-pub(crate) fn within<T>(span: &Span, f: impl FnOnce() -> T) -> T {
-    if span.is_disabled() {
-        f()
-    } else {
-        span.in_scope(f)
     }
 }
 

@@ -222,7 +222,7 @@ impl End {
             let framed = payload.frame(self.fingerprint, self.stored_as);
             if framed.len() > max {
                 // In the call's span, which shows the key (or not).
-                crate::acquire::within(guard.span(), || {
+                crate::observe::within(guard.span(), || {
                     tracing::warn!(
                         bytes = framed.len(),
                         max,

@@ -172,6 +172,16 @@ impl Debouncer {
     }
 }
 
+impl Debouncer {
+    /// The counters of every call made through this `Debouncer` (and its
+    /// clones) so far. See [`Stats`](crate::Stats); with the `metrics` feature the same
+    /// figures also go to the installed `metrics` recorder.
+    #[must_use]
+    pub fn stats(&self) -> crate::Stats {
+        self.observer().stats()
+    }
+}
+
 // Every feature keeps a `Debouncer` shareable and unwind-safe: users
 // `catch_unwind` around debounced calls and hold one in statics.
 const _: () = {

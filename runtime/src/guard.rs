@@ -295,7 +295,7 @@ impl LockGuard {
         observer.released(self.site, now.saturating_duration_since(self.granted));
         if ran_out && !counted {
             observer.lost(self.site);
-            crate::acquire::within(self.span(), || {
+            crate::observe::within(self.span(), || {
                 tracing::warn!(
                     "redis-debounce: the body ran past its lease; another caller may have run alongside it (a longer ttl, or renew, would keep it)"
                 );

@@ -1,5 +1,5 @@
 //! What an operator sees: a `tracing` span per debounced call, events for
-//! what needs attention, the counters behind [`Debouncer::stats`], and,
+//! what needs attention, the counters behind `Debouncer::stats`, and,
 //! with the `metrics` feature, the same figures through the `metrics`
 //! facade. One [`Observer`] per `Debouncer`, shared with its backend (whose
 //! connection thread reports failed releases).
@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use tracing::{Level, Span};
-
-use crate::Debouncer;
 
 /// How a debounced call started: the `outcome` of its span and the label
 /// of its metrics.
@@ -69,7 +67,7 @@ impl std::fmt::Display for Outcome {
 }
 
 /// A snapshot of a `Debouncer`'s counters since it was made, for those who
-/// use no metrics library: [`Debouncer::stats`].
+/// use no metrics library: [`Debouncer::stats`](crate::Debouncer::stats).
 ///
 /// ```
 /// use std::time::Duration;
@@ -132,16 +130,6 @@ impl Stats {
             Outcome::Unavailable => self.unavailable,
             Outcome::RanUnlocked => self.ran_unlocked,
         }
-    }
-}
-
-impl Debouncer {
-    /// The counters of every call made through this `Debouncer` (and its
-    /// clones) so far. See [`Stats`]; with the `metrics` feature the same
-    /// figures also go to the installed `metrics` recorder.
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        self.observer().stats()
     }
 }
 
@@ -257,7 +245,7 @@ impl Observer {
         }
     }
 
-    fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         let calls = |outcome: Outcome| self.calls[outcome as usize].load(Relaxed);
         Stats {
             acquired: calls(Outcome::Acquired),
@@ -418,6 +406,16 @@ impl Drop for Waiting<'_> {
         self.site.handles().waiting.decrement(1.0);
         #[cfg(not(feature = "metrics"))]
         let _ = self.site;
+    }
+}
+
+/// Runs `f` in `span`, or as it is when the span is disabled (its events,
+/// which may be enabled on their own, are then emitted outside it).
+pub(crate) fn within<T>(span: &Span, f: impl FnOnce() -> T) -> T {
+    if span.is_disabled() {
+        f()
+    } else {
+        span.in_scope(f)
     }
 }
 

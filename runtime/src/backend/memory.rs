@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Acquire, Ask, Finish};
-use crate::admin::{Done, Op, Raw};
+use crate::backend::admin::{Done, Op, Raw};
 use crate::token::Token;
 
 /// How many inserts between two sweeps of expired entries.

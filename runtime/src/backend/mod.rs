@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use crate::Error;
 use crate::token::Token;
 
+pub(crate) mod admin;
 pub(crate) mod memory;
 pub(crate) mod redis;
 #[cfg(feature = "redlock")]

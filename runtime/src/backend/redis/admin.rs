@@ -8,7 +8,7 @@ use redis::{Cmd, RedisResult, Value};
 use super::RedisBackend;
 use super::target::Link;
 use crate::Error;
-use crate::admin::{Done, Op, Raw};
+use crate::backend::admin::{Done, Op, Raw};
 
 /// Keys asked of `SCAN` per call: enough to be quick, few enough that
 /// Redis answers each call at once.
