@@ -1,7 +1,8 @@
-//! The `redis-debounce` command line, the real binary (built by
-//! `cargo test --all-features`, or `cargo build -p redis-debounce
-//! --features cli`), against a spawned Redis whose locks this test holds
-//! as an app would.
+//! The `redis-debounce` command line, the real binary, against a spawned
+//! Redis whose locks this test holds as an app would. `cargo test` does not
+//! build another package's binary: `scripts/test` builds it first (`cargo
+//! build --all-features -p redis-debounce --bin redis-debounce`), and so
+//! must a run of these tests alone.
 
 use std::process::Output;
 use std::time::Duration;
@@ -16,14 +17,28 @@ const LONG: Duration = Duration::from_secs(60);
 /// The binary with the app's settings: `REDIS_URL`, and no prefix setting
 /// unless a test gives one.
 fn cli(url: &str) -> Command {
-    let mut command = Command::cargo_bin("redis-debounce").expect(
-        "the redis-debounce binary: `cargo build -p redis-debounce --features cli` builds it",
-    );
+    let mut command = Command::new(binary());
     command
         .env("REDIS_URL", url)
         .env_remove("REDIS_DEBOUNCE_PREFIX")
         .timeout(Duration::from_secs(60));
     command
+}
+
+/// The binary, beside this test's own directory (`target/debug/`).
+fn binary() -> std::path::PathBuf {
+    let test = std::env::current_exe().unwrap();
+    let binary = test
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap()
+        .join(format!("redis-debounce{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.exists(),
+        "no {}: `cargo build --all-features -p redis-debounce --bin redis-debounce` builds it (scripts/test does)",
+        binary.display()
+    );
+    binary
 }
 
 /// Runs it off the async runtime (it blocks until the binary exits).
@@ -450,8 +465,7 @@ async fn a_lock_that_changes_hands_while_asking_is_left_alone() {
     let server = RedisServer::start();
     let app = Debouncer::open(&server.url()).unwrap();
     let first = app.try_lock("swap:1", LONG).await.unwrap();
-    let binary = assert_cmd::cargo::cargo_bin("redis-debounce");
-    let mut child = std::process::Command::new(binary)
+    let mut child = std::process::Command::new(binary())
         .args(["release", "swap:1"])
         .env("REDIS_URL", server.url())
         .stdin(std::process::Stdio::piped())
