@@ -17,6 +17,21 @@ on_both_backends! {
     a_renewed_or_flagged_holder_is_still_the_one_read => super::a_renewed_or_flagged_holder_is_still_the_one_read;
 }
 
+/// A caller waiting up to 40 s for `key`, on a task of its own.
+fn spawn_waiter(
+    debouncer: &Debouncer,
+    key: &'static str,
+) -> tokio::task::JoinHandle<Result<redis_debounce::LockGuard, redis_debounce::Busy>> {
+    let debouncer = debouncer.clone();
+    tokio::spawn(async move {
+        debouncer
+            .lock(key, LONG)
+            .wait(Duration::from_secs(40))
+            .acquire()
+            .await
+    })
+}
+
 /// Held, cooling down and stored-only locks are listed under their prefix
 /// with what each holds, sorted; on a cluster from every master.
 async fn lists_every_lock_with_its_state(backend: Backend) {
@@ -126,16 +141,7 @@ async fn releases_whoever_holds_a_lock_and_wakes_a_waiter(backend: Backend) {
     let debouncer = &backend.debouncer;
     let admin = debouncer.admin();
     let stuck = debouncer.try_lock("job:stuck", LONG).await.unwrap();
-    let waiter = tokio::spawn({
-        let debouncer = debouncer.clone();
-        async move {
-            debouncer
-                .lock("job:stuck", LONG)
-                .wait(Duration::from_secs(40))
-                .acquire()
-                .await
-        }
-    });
+    let waiter = spawn_waiter(debouncer, "job:stuck");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while debouncer.stats().waiting == 0 {
         assert!(
@@ -341,16 +347,7 @@ async fn a_renewed_or_flagged_holder_is_still_the_one_read(backend: Backend) {
     let stuck = debouncer.try_lock("rn:2", LONG).await.unwrap();
     let read = admin.inspect("rn:2").await.unwrap();
     assert!(!read.waiters);
-    let waiter = tokio::spawn({
-        let debouncer = debouncer.clone();
-        async move {
-            debouncer
-                .lock("rn:2", LONG)
-                .wait(Duration::from_secs(40))
-                .acquire()
-                .await
-        }
-    });
+    let waiter = spawn_waiter(debouncer, "rn:2");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !backend.is_memory() && !admin.inspect("rn:2").await.unwrap().waiters {
         assert!(tokio::time::Instant::now() < deadline, "never flagged");
