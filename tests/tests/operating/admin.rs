@@ -6,6 +6,8 @@ use std::time::Duration;
 use redis_debounce::{Acquired, Debouncer, LockState};
 use redis_debounce_tests::{Backend, RedisServer, on_both_backends};
 
+use crate::spawn_waiter;
+
 const LONG: Duration = Duration::from_secs(60);
 
 on_both_backends! {
@@ -15,21 +17,6 @@ on_both_backends! {
     a_limit_lists_the_first_locks_by_key => super::a_limit_lists_the_first_locks_by_key;
     a_stale_cooldown_is_left_alone => super::a_stale_cooldown_is_left_alone;
     a_renewed_or_flagged_holder_is_still_the_one_read => super::a_renewed_or_flagged_holder_is_still_the_one_read;
-}
-
-/// A caller waiting up to 40 s for `key`, on a task of its own.
-fn spawn_waiter(
-    debouncer: &Debouncer,
-    key: &'static str,
-) -> tokio::task::JoinHandle<Result<redis_debounce::LockGuard, redis_debounce::Busy>> {
-    let debouncer = debouncer.clone();
-    tokio::spawn(async move {
-        debouncer
-            .lock(key, LONG)
-            .wait(Duration::from_secs(40))
-            .acquire()
-            .await
-    })
 }
 
 /// Held, cooling down and stored-only locks are listed under their prefix

@@ -68,15 +68,7 @@ async fn list_and_inspect_show_what_an_app_holds() {
     let server = RedisServer::start();
     let app = Debouncer::open(&server.url()).unwrap();
     let fenced = app.lock("cart:1", LONG).fence().acquire().await.unwrap();
-    let waiter = tokio::spawn({
-        let app = app.clone();
-        async move {
-            app.lock("cart:1", LONG)
-                .wait(Duration::from_secs(50))
-                .acquire()
-                .await
-        }
-    });
+    let waiter = crate::spawn_waiter(&app, "cart:1");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !app.admin().inspect("cart:1").await.unwrap().waiters {
         assert!(tokio::time::Instant::now() < deadline, "never flagged");
@@ -163,15 +155,7 @@ async fn release_asks_then_frees_a_stuck_lock() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("--yes"), "{}", stderr(&output));
 
-    let waiter = tokio::spawn({
-        let app = app.clone();
-        async move {
-            app.lock("import:7", LONG)
-                .wait(Duration::from_secs(50))
-                .acquire()
-                .await
-        }
-    });
+    let waiter = crate::spawn_waiter(&app, "import:7");
     let mut yes = cli(&server.url());
     yes.args(["release", "import:7"]).write_stdin("y\n");
     let output = run(yes).await;
